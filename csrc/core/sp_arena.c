@@ -1,0 +1,115 @@
+#include "sp_arena.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Chunks grow geometrically so that a large scan makes few mallocs, but
+ * start small so that scanning a tiny pickle stays cheap. */
+#define SP_CHUNK_MIN (16u * 1024u)
+#define SP_CHUNK_MAX (8u * 1024u * 1024u)
+
+struct sp_arena_chunk {
+    sp_arena_chunk *next;
+    size_t size;
+    size_t used;
+    /* followed by 16-aligned storage */
+};
+
+#define SP_HEADER_SIZE ((sizeof(sp_arena_chunk) + 15u) & ~(size_t)15u)
+
+void sp_arena_init(sp_arena *arena, size_t cap)
+{
+    arena->head = NULL;
+    arena->used = 0;
+    arena->cap = cap;
+    arena->exhausted = 0;
+}
+
+void sp_arena_release(sp_arena *arena)
+{
+    sp_arena_chunk *chunk = arena->head;
+
+    while (chunk != NULL) {
+        sp_arena_chunk *next = chunk->next;
+        free(chunk);
+        chunk = next;
+    }
+    arena->head = NULL;
+    arena->used = 0;
+}
+
+void *sp_arena_alloc(sp_arena *arena, size_t size)
+{
+    sp_arena_chunk *chunk = arena->head;
+    size_t need;
+    unsigned char *p;
+
+    if (size > ((size_t)1 << 40))
+        goto refuse;
+    need = (size + 15u) & ~(size_t)15u;
+    if (need == 0)
+        need = 16;
+    if (arena->cap != 0 && (need > arena->cap || arena->used > arena->cap - need))
+        goto refuse;
+
+    if (chunk == NULL || chunk->size - chunk->used < need) {
+        size_t csize = chunk == NULL ? SP_CHUNK_MIN : chunk->size * 2;
+
+        if (csize > SP_CHUNK_MAX)
+            csize = SP_CHUNK_MAX;
+        if (csize < need)
+            csize = need;
+        chunk = malloc(SP_HEADER_SIZE + csize);
+        if (chunk == NULL)
+            goto refuse;
+        chunk->size = csize;
+        chunk->used = 0;
+        chunk->next = arena->head;
+        arena->head = chunk;
+    }
+    p = (unsigned char *)chunk + SP_HEADER_SIZE + chunk->used;
+    chunk->used += need;
+    arena->used += need;
+    memset(p, 0, need);
+    return p;
+
+refuse:
+    arena->exhausted = 1;
+    return NULL;
+}
+
+char *sp_arena_strndup(sp_arena *arena, const char *src, size_t n)
+{
+    char *dst = sp_arena_alloc(arena, n + 1);
+
+    if (dst == NULL)
+        return NULL;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+    return dst;
+}
+
+int sp_arena_grow(sp_arena *arena, void **items, uint32_t *cap, uint32_t need, size_t item_size)
+{
+    uint64_t ncap;
+    void *fresh;
+
+    if (need <= *cap)
+        return 0;
+    ncap = *cap ? (uint64_t)*cap * 2 : 8;
+    while (ncap < need)
+        ncap *= 2;
+    if (ncap > UINT32_MAX)
+        ncap = UINT32_MAX;
+    if (ncap < need)
+        return -1;
+    fresh = sp_arena_alloc(arena, (size_t)ncap * item_size);
+    if (fresh == NULL)
+        return -1;
+    if (*items != NULL && *cap)
+        memcpy(fresh, *items, (size_t)*cap * item_size);
+    *items = fresh;
+    *cap = (uint32_t)ncap;
+    return 0;
+}

@@ -1,0 +1,33 @@
+/* A bump allocator with a hard cap on the total bytes it will hand out.
+ *
+ * Everything one scan builds (values, trace records, decoded strings) lives
+ * in one arena and is released at once, so no code path can leak and the
+ * memory of a scan is bounded by the cap whatever the input asks for. */
+#ifndef SP_ARENA_H
+#define SP_ARENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sp_arena_chunk sp_arena_chunk;
+
+typedef struct sp_arena {
+    sp_arena_chunk *head;
+    size_t used;      /* bytes handed out, including alignment */
+    size_t cap;       /* 0 means no cap */
+    int exhausted;    /* set once a request was refused */
+} sp_arena;
+
+void sp_arena_init(sp_arena *arena, size_t cap);
+void sp_arena_release(sp_arena *arena);
+
+/* 16-byte aligned, zeroed. NULL when the cap or malloc refuses. */
+void *sp_arena_alloc(sp_arena *arena, size_t size);
+/* A NUL-terminated copy of n bytes. */
+char *sp_arena_strndup(sp_arena *arena, const char *src, size_t n);
+/* Grow an arena array to hold at least need items of item_size bytes,
+ * doubling so that the total copied stays linear. Updates *items and *cap. */
+int sp_arena_grow(sp_arena *arena, void **items, uint32_t *cap, uint32_t need,
+                  size_t item_size);
+
+#endif

@@ -1,0 +1,96 @@
+/* State of one run of the pickle machine over one stream.
+ *
+ * Private to the machine's source files (sp_machine.c, sp_objects.c,
+ * sp_memo.c, sp_scan.c); nothing outside the core sees it. */
+#ifndef SP_MACHINE_INTERNAL_H
+#define SP_MACHINE_INTERNAL_H
+
+#include <stdint.h>
+
+#include "sp_scan.h"
+#include "sp_trace.h"
+#include "sp_value.h"
+
+/* copyreg's registry as the file changes it: code -> (module, name), and
+ * the cache _pickle keeps of what a code resolved to. */
+struct sp_ext_entry {
+    int64_t code;
+    sp_name module, name;
+    int has_cached;
+    sp_slot cached; /* a GLOBAL slot once resolved */
+    const sp_stream *cached_stream; /* whose globals cached.ref indexes */
+};
+
+typedef struct sp_memo_hash_entry {
+    uint64_t key;
+    uint8_t used;
+    sp_slot value;
+} sp_memo_hash_entry;
+
+/* Items arrays come in power-of-two capacities up to SP_KEEP_ITEMS. */
+#define SP_ITEM_CLASSES 6 /* 2, 4, 8, 16, 32, 64 */
+
+typedef struct sp_machine {
+    sp_result *res;
+    sp_result *root;
+    const sp_limits *lim;
+    sp_arena *arena;
+    sp_stream *st;
+    sp_error *err;
+    sp_status fatal; /* set only for conditions that abort the whole scan */
+
+    const uint8_t *buf;
+    uint64_t len;
+    uint64_t pos;
+    uint64_t op_off; /* offset of the opcode being executed */
+    int op_index;    /* its dense index */
+    int done;
+
+    sp_slot *stack;
+    uint32_t sp, stack_cap;
+    uint32_t *marks;
+    uint32_t n_marks, marks_cap;
+    uint32_t fence;
+
+    /* The loader's memo is an array indexed by memo key; most pickles use
+     * keys 0..n-1, so a dense array serves them and a hash table takes the
+     * sparse keys a hostile file may use. */
+    sp_slot *memo_dense;
+    uint8_t *memo_dense_used;
+    uint32_t memo_dense_cap;
+    sp_memo_hash_entry *memo_hash;
+    uint64_t memo_hash_cap; /* power of two, 0 when absent */
+    uint64_t memo_hash_count;
+    uint64_t memo_len; /* entries set, as _pickle counts them for MEMOIZE */
+
+    uint8_t proto;
+    uint64_t frame_end; /* 0 when not inside a frame */
+
+    sp_obj *free_objs;
+    sp_slot *free_items[SP_ITEM_CLASSES];
+} sp_machine;
+
+/* ---- containers (sp_objects.c) ---------------------------------------- */
+sp_obj *sp_obj_new(sp_machine *m, uint8_t kind, uint64_t offset);
+/* Takes ownership of item. Returns -1 only when memory ran out. */
+int sp_obj_append(sp_machine *m, sp_obj *obj, sp_slot item);
+void sp_slot_incref(const sp_slot *slot);
+void sp_slot_decref(sp_machine *m, const sp_slot *slot);
+
+/* ---- memo (sp_memo.c) ------------------------------------------------- */
+/* 1 and *out (a borrowed copy) when key is set, 0 when not. */
+int sp_memo_get(sp_machine *m, uint64_t key, sp_slot *out);
+/* Stores a new reference to value. -1 when memory ran out. */
+int sp_memo_put(sp_machine *m, uint64_t key, const sp_slot *value, int *overwrote);
+void sp_memo_clear(sp_machine *m);
+
+/* ---- anomalies (sp_machine.c) --------------------------------------- */
+void sp_stream_add_anomaly(sp_arena *arena, sp_stream *st, int code, uint64_t offset,
+                           const char *detail, uint32_t max_events);
+
+/* ---- nested scans (sp_scan.c) ----------------------------------------- */
+/* Scan data as a pickle run by a loads-like call inside parent. */
+sp_status sp_scan_nested(sp_result *parent, const sp_limits *limits, const uint8_t *data,
+                         uint64_t len, sp_result **out, sp_error *err);
+
+#endif
