@@ -13,9 +13,9 @@ typedef struct sp_arena_chunk sp_arena_chunk;
 
 typedef struct sp_arena {
     sp_arena_chunk *head;
-    size_t used;      /* bytes handed out, including alignment */
-    size_t cap;       /* 0 means no cap */
-    int exhausted;    /* set once a request was refused */
+    size_t used;   /* bytes handed out, including alignment */
+    size_t cap;    /* 0 means no cap */
+    int exhausted; /* set once a request was refused */
 } sp_arena;
 
 void sp_arena_init(sp_arena *arena, size_t cap);
@@ -27,7 +27,6 @@ void *sp_arena_alloc(sp_arena *arena, size_t size);
 char *sp_arena_strndup(sp_arena *arena, const char *src, size_t n);
 /* Grow an arena array to hold at least need items of item_size bytes,
  * doubling so that the total copied stays linear. Updates *items and *cap. */
-int sp_arena_grow(sp_arena *arena, void **items, uint32_t *cap, uint32_t need,
-                  size_t item_size);
+int sp_arena_grow(sp_arena *arena, void **items, uint32_t *cap, uint32_t need, size_t item_size);
 
 #endif

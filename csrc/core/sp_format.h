@@ -17,7 +17,7 @@ typedef enum sp_format {
     SP_FMT_GZIP,
     SP_FMT_BZ2,
     SP_FMT_XZ,
-    SP_FMT_LZMA,       /* lzma-alone header */
+    SP_FMT_LZMA, /* lzma-alone header */
     SP_FMT_ZSTD,
     SP_FMT_LZ4,
     SP_FMT_TAR,

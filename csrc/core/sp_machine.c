@@ -78,7 +78,7 @@ static int limit(sp_machine *m, const char *fmt, ...)
         root->limit_hit = 1;
         snprintf(root->limit_detail, sizeof(root->limit_detail), "%s", detail);
     }
-    m->res->limit_hit = 1;
+    m->res->limit_hit = 1; /* after the root: for the top level they are one */
     add_anomaly(m, SP_AN_LIMIT, "%s", detail);
     return end_stream(m, SP_END_LIMIT, detail);
 }
@@ -274,8 +274,8 @@ static int push(sp_machine *m, sp_slot v)
             sp_slot_decref(m, &v);
             return limit(m, "stack deeper than %u", m->lim->max_stack);
         }
-        if (sp_arena_grow(m->arena, (void **)&m->stack, &m->stack_cap, m->sp + 1,
-                          sizeof(sp_slot)) < 0) {
+        if (sp_arena_grow(m->arena, (void **)&m->stack, &m->stack_cap, m->sp + 1, sizeof(sp_slot)) <
+            0) {
             sp_slot_decref(m, &v);
             return out_of_memory(m);
         }
@@ -313,6 +313,18 @@ static int marker(sp_machine *m, uint32_t *mark)
     return 0;
 }
 
+/* Container depth is tracked as items go in; the cap keeps every later
+ * walk over a value (reporting, features) shallow. */
+static int check_depth(sp_machine *m, const sp_obj *obj)
+{
+    if (obj->depth > m->st->max_container_depth)
+        m->st->max_container_depth = obj->depth;
+    if (obj->depth > m->lim->max_depth)
+        return limit(m, "containers nested deeper than %llu",
+                     (unsigned long long)m->lim->max_depth);
+    return 0;
+}
+
 /* A new container made of stack[start..sp), which are popped into it. */
 static int pop_into(sp_machine *m, uint8_t kind, uint32_t start, sp_slot *out)
 {
@@ -338,12 +350,7 @@ static int pop_into(sp_machine *m, uint8_t kind, uint32_t start, sp_slot *out)
     memset(out, 0, sizeof(*out));
     out->kind = kind;
     out->u.obj = obj;
-    if (obj->depth > m->st->max_container_depth)
-        m->st->max_container_depth = obj->depth;
-    if (obj->depth > m->lim->max_depth)
-        return limit(m, "containers nested deeper than %llu",
-                     (unsigned long long)m->lim->max_depth);
-    return 0;
+    return check_depth(m, obj);
 }
 
 /* Pdata_poptuple(start): fails when start lies below the fence. */
@@ -709,8 +716,7 @@ static int load_newobj(sp_machine *m, int use_kwargs)
         speculate(m, cc == CHECK_MAYBE ? "NEWOBJ class is a call result"
                                        : "NEWOBJ arguments are not a tuple/dict here");
     SP_TRY(record_call(m, use_kwargs ? SP_CALL_NEWOBJ_EX : SP_CALL_NEWOBJ, cls, args, kwargs,
-                       (ca == CHECK_MAYBE || ck == CHECK_MAYBE) ? SP_CF_ARGS_UNKNOWN : 0,
-                       &result));
+                       (ca == CHECK_MAYBE || ck == CHECK_MAYBE) ? SP_CF_ARGS_UNKNOWN : 0, &result));
     return push(m, result);
 }
 
@@ -823,7 +829,7 @@ static int do_append(sp_machine *m, uint32_t x)
             m->stack[i].kind = SP_V_NONE;
         }
         m->sp = x;
-        return 0;
+        return check_depth(m, target.u.obj);
     }
     if (target.kind == SP_V_GLOBAL || target.kind == SP_V_RESULT) {
         sp_slot items;
@@ -901,7 +907,7 @@ static int do_setitems(sp_machine *m, int64_t x)
             m->stack[i].kind = SP_V_NONE;
         }
         m->sp = (uint32_t)x;
-        return 0;
+        return check_depth(m, target.u.obj);
     }
     if (target.kind == SP_V_GLOBAL || target.kind == SP_V_RESULT) {
         add_anomaly(m, SP_AN_OPAQUE_METHOD, "__setitem__");
@@ -1001,7 +1007,7 @@ static int load_additems(sp_machine *m)
             m->stack[i].kind = SP_V_NONE;
         }
         m->sp = mark;
-        return 0;
+        return check_depth(m, target.u.obj);
     }
     if (target.kind == SP_V_GLOBAL || target.kind == SP_V_RESULT) {
         add_anomaly(m, SP_AN_OPAQUE_METHOD, "add");
@@ -1338,8 +1344,9 @@ static int apply_add_extension(sp_machine *m, const sp_call *c)
         return fail(m, "code out of range");
     for (uint32_t i = 0; i < root->n_ext; i++) {
         struct sp_ext_entry *x = &root->ext[i];
-        int same_key = x->module.len == mod->len && memcmp(x->module.ptr, mod->u.p, mod->len) == 0 &&
-                       x->name.len == name->len && memcmp(x->name.ptr, name->u.p, name->len) == 0;
+        int same_key = x->module.len == mod->len &&
+                       memcmp(x->module.ptr, mod->u.p, mod->len) == 0 && x->name.len == name->len &&
+                       memcmp(x->name.ptr, name->u.p, name->len) == 0;
 
         if (same_key && x->code == code->u.i)
             return 0; /* re-registering the same pair is allowed */

@@ -17,7 +17,7 @@ struct sp_ext_entry {
     int64_t code;
     sp_name module, name;
     int has_cached;
-    sp_slot cached; /* a GLOBAL slot once resolved */
+    sp_slot cached;                 /* a GLOBAL slot once resolved */
     const sp_stream *cached_stream; /* whose globals cached.ref indexes */
 };
 

@@ -39,11 +39,11 @@ static void note_limit(sp_result *res, const char *detail)
 {
     sp_result *root = res->root ? res->root : res;
 
-    res->limit_hit = 1;
     if (!root->limit_hit) {
         root->limit_hit = 1;
         strncpy(root->limit_detail, detail, sizeof(root->limit_detail) - 1);
     }
+    res->limit_hit = 1;
 }
 
 /* Latin-1 bytes of a str value, as codecs.encode(s, "latin1") makes them
@@ -245,8 +245,7 @@ static void mark_discarded(sp_result *res, const sp_limits *limits, sp_stream *s
 static int is_garbage(const sp_stream *st)
 {
     return st->end_kind == SP_END_ERROR && st->n_ops == 1 &&
-           st->anomaly_counts[SP_AN_UNKNOWN_OPCODE] == 1 && st->n_globals == 0 &&
-           st->n_calls == 0;
+           st->anomaly_counts[SP_AN_UNKNOWN_OPCODE] == 1 && st->n_globals == 0 && st->n_calls == 0;
 }
 
 static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *err)
@@ -264,8 +263,8 @@ static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *
                                       off, "too many pickles back to back", limits->max_events);
             break;
         }
-        if (sp_arena_grow(res->arena, (void **)&res->streams, &res->streams_cap,
-                          res->n_streams + 1, sizeof(sp_stream)) < 0) {
+        if (sp_arena_grow(res->arena, (void **)&res->streams, &res->streams_cap, res->n_streams + 1,
+                          sizeof(sp_stream)) < 0) {
             note_limit(res, "memory cap reached");
             break;
         }
@@ -285,7 +284,8 @@ static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *
         status = find_nested(res, limits, st, err);
         if (status != SP_OK)
             return status;
-        st = &res->streams[res->n_streams - 1]; /* nested scans may grow nothing here, but be safe */
+        st =
+            &res->streams[res->n_streams - 1]; /* nested scans may grow nothing here, but be safe */
         if (st->end_kind != SP_END_STOP) {
             off = st->end;
             break;
@@ -324,8 +324,8 @@ sp_status sp_scan_nested(sp_result *parent, const sp_limits *limits, const uint8
     return run_streams(nested, limits, err);
 }
 
-sp_status sp_scan_pickles(const uint8_t *data, size_t len, const sp_limits *limits,
-                          sp_result **out, sp_error *err)
+sp_status sp_scan_pickles(const uint8_t *data, size_t len, const sp_limits *limits, sp_result **out,
+                          sp_error *err)
 {
     sp_limits defaults;
     sp_result *res;

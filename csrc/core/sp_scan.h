@@ -16,15 +16,14 @@
  * sp_result_free; data must outlive it. A resource cap is not an error: it
  * is recorded in the result (limit_hit, SP_END_LIMIT). Errors are only for
  * allocation failure and invalid arguments. */
-sp_status sp_scan_pickles(const uint8_t *data, size_t len,
-                          const sp_limits *limits, sp_result **out,
+sp_status sp_scan_pickles(const uint8_t *data, size_t len, const sp_limits *limits, sp_result **out,
                           sp_error *err);
 
 void sp_result_free(sp_result *result);
 
 /* Scan one stream starting at offset into a result being built; used by
  * sp_scan_pickles and for nested pickles. */
-sp_status sp_machine_run(sp_result *result, const sp_limits *limits,
-                         uint64_t offset, sp_stream *stream, sp_error *err);
+sp_status sp_machine_run(sp_result *result, const sp_limits *limits, uint64_t offset,
+                         sp_stream *stream, sp_error *err);
 
 #endif

@@ -10,12 +10,12 @@
 
 typedef enum sp_status {
     SP_OK = 0,
-    SP_ERR_NOMEM,    /* the allocator failed or the allocation cap was hit */
-    SP_ERR_LIMIT,    /* a documented resource cap was hit */
-    SP_ERR_ARG,      /* the caller passed something invalid */
-    SP_ERR_FORMAT,   /* the input is not what it claims to be */
-    SP_ERR_MODEL,    /* classifier could not be loaded or run */
-    SP_ERR_INTERNAL  /* a bug: an invariant of the core failed */
+    SP_ERR_NOMEM,   /* the allocator failed or the allocation cap was hit */
+    SP_ERR_LIMIT,   /* a documented resource cap was hit */
+    SP_ERR_ARG,     /* the caller passed something invalid */
+    SP_ERR_FORMAT,  /* the input is not what it claims to be */
+    SP_ERR_MODEL,   /* classifier could not be loaded or run */
+    SP_ERR_INTERNAL /* a bug: an invariant of the core failed */
 } sp_status;
 
 #define SP_ERROR_MAX 256

@@ -14,10 +14,10 @@
 
 /* Result of parsing an integer line. */
 typedef struct sp_intparse {
-    int ok;          /* the loader accepts the line */
-    int big;         /* value does not fit in int64 (value is then 0) */
+    int ok;  /* the loader accepts the line */
+    int big; /* value does not fit in int64 (value is then 0) */
     int64_t value;
-    int is_bool;     /* INT only: "I00"/"I01" style lines load as False/True */
+    int is_bool;      /* INT only: "I00"/"I01" style lines load as False/True */
     int noncanonical; /* accepted, but not what a pickler writes: base
                          prefix, leading zeros, '+', underscores, spaces,
                          NUL terminator, trailing junk after NUL */
@@ -46,14 +46,13 @@ sp_floatparse sp_parse_float_line(const uint8_t *line, size_t len);
  * On success *out and *out_len hold the decoded bytes in the arena and 0 is
  * returned; -1 when the loader raises (invalid \x escape, trailing '\'),
  * -2 when the arena refused. */
-int sp_decode_escape(sp_arena *arena, const uint8_t *s, size_t len,
-                     const uint8_t **out, size_t *out_len);
+int sp_decode_escape(sp_arena *arena, const uint8_t *s, size_t len, const uint8_t **out,
+                     size_t *out_len);
 
 /* UNICODE opcode: PyUnicode_DecodeRawUnicodeEscape, output as UTF-8 with
  * lone surrogates encoded as 3-byte sequences. 0, -1 (loader raises), -2
  * (arena). Bytes >= 0x80 are Latin-1 code points. */
-int sp_decode_raw_unicode_escape(sp_arena *arena, const uint8_t *s,
-                                 size_t len, const uint8_t **out,
+int sp_decode_raw_unicode_escape(sp_arena *arena, const uint8_t *s, size_t len, const uint8_t **out,
                                  size_t *out_len);
 
 /* 1 when s is valid UTF-8 as CPython's strict decoder sees it; with

@@ -28,7 +28,7 @@ const char *sp_anomaly_description(int code)
 const char *sp_vkind_name(int kind)
 {
     static const char *const names[SP_V_KIND_COUNT] = {
-        "none",  "bool", "int",  "bigint", "float", "str",       "bytes",  "bytearray",
+        "none",   "bool",  "int",  "bigint", "float", "str",       "bytes",  "bytearray",
         "buffer", "tuple", "list", "dict",   "set",   "frozenset", "global", "result",
     };
 

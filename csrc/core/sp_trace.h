@@ -17,15 +17,17 @@
 
 /* ---- globals ---------------------------------------------------------- */
 
-#define SP_GF_COMPAT 0x0001      /* renamed by the protocol < 3 mapping */
-#define SP_GF_DOTTED 0x0002      /* dotted name resolved attribute by attribute */
-#define SP_GF_COMPUTED 0x0004    /* STACK_GLOBAL on values that are not
-                                    constant strings: names unknown ("?") */
-#define SP_GF_EXT 0x0008         /* reached through an EXT code */
-#define SP_GF_SPECULATIVE 0x0010 /* after a point where the loader may fail */
+#define SP_GF_COMPAT 0x0001 /* renamed by the protocol < 3 mapping */
+#define SP_GF_DOTTED 0x0002 /* dotted name resolved attribute by attribute */
+#define SP_GF_COMPUTED                                                                             \
+    0x0004                          /* STACK_GLOBAL on values that are not                         \
+                                       constant strings: names unknown ("?") */
+#define SP_GF_EXT 0x0008            /* reached through an EXT code */
+#define SP_GF_SPECULATIVE 0x0010    /* after a point where the loader may fail */
 #define SP_GF_NAME_FROM_MEMO 0x0020 /* STACK_GLOBAL strings came from the memo */
-#define SP_GF_INVALID 0x0040     /* names the loader rejects (e.g. dotted
-                                    below protocol 4, "<locals>") */
+#define SP_GF_INVALID                                                                              \
+    0x0040 /* names the loader rejects (e.g. dotted                                                \
+              below protocol 4, "<locals>") */
 
 typedef struct sp_name {
     const char *ptr; /* UTF-8, NUL-terminated, may contain NUL */
@@ -58,10 +60,10 @@ typedef enum sp_call_kind {
     SP_CALL_KIND_COUNT
 } sp_call_kind;
 
-#define SP_CF_SPECULATIVE 0x01 /* after a point where the loader may fail */
-#define SP_CF_USED 0x02        /* the result was used (stored, passed, returned) */
+#define SP_CF_SPECULATIVE 0x01  /* after a point where the loader may fail */
+#define SP_CF_USED 0x02         /* the result was used (stored, passed, returned) */
 #define SP_CF_ARGS_UNKNOWN 0x04 /* args were opaque: shape unknown */
-#define SP_CF_SLOTSTATE 0x08   /* BUILD with (state, slotstate): setattr */
+#define SP_CF_SLOTSTATE 0x08    /* BUILD with (state, slotstate): setattr */
 
 typedef struct sp_call {
     uint8_t kind;   /* sp_call_kind */
@@ -79,41 +81,41 @@ typedef struct sp_call {
 
 /* ---- anomalies -------------------------------------------------------- */
 
-#define SP_ANOMALY_LIST(X)                                                  \
-    X(NONCANONICAL_NUMBER, "number line the loader accepts but a pickler "  \
-                           "never writes (base prefix, underscores, "       \
-                           "spaces, sign, NUL terminator)")                 \
-    X(NUL_IN_LINE, "NUL byte inside a text line")                           \
-    X(MEMO_MISSING, "memo read of an index never written")                  \
-    X(MEMO_OVERWRITE, "memo index written twice")                           \
-    X(MEMO_SPARSE, "memo index far beyond the number of entries")           \
-    X(STACK_UNDERFLOW, "stack or mark underflow")                           \
-    X(UNKNOWN_OPCODE, "byte that is not an opcode")                         \
-    X(TRUNCATED, "input ends inside a pickle")                              \
-    X(TRAILING_DATA, "bytes after the last pickle that are not a pickle")   \
-    X(MULTIPLE_STREAMS, "more than one pickle back to back")                \
-    X(LIMIT, "a resource cap was hit")                                      \
-    X(COMPUTED_GLOBAL, "STACK_GLOBAL on values that are not constant "      \
-                       "strings")                                           \
-    X(EXT_CODE, "extension-registry code (EXT1/2/4)")                       \
-    X(EXT_UNREGISTERED, "EXT code not registered earlier in the stream")    \
-    X(PROTO_REPEATED, "PROTO that is not the first opcode")                 \
-    X(PROTO_MISMATCH, "opcode newer than the declared protocol")            \
-    X(FRAME_MISUSE, "framing a pickler never writes")                       \
-    X(OPEN_MARK_AT_STOP, "MARK still open at STOP")                         \
-    X(STACK_LEFTOVER, "more than the result left on the stack at STOP")     \
-    X(TYPE_ERROR, "operation the loader rejects for these value types")     \
-    X(DECODE_ERROR, "text the loader cannot decode")                        \
-    X(NESTED_PICKLE, "pickle inside a string or bytes value")               \
-    X(DOTTED_NAME, "dotted global name (attribute chain)")                  \
-    X(COMPAT_RENAME, "protocol < 3 rename of a module or name")             \
-    X(SPECULATIVE, "scan went on past a point where the loader may fail")   \
-    X(SLOTSTATE, "BUILD sets attributes through a slot state")              \
-    X(OPAQUE_METHOD, "APPEND/SETITEM/ADDITEMS on a non-builtin object "     \
-                     "calls its methods")                                   \
-    X(CALL_ON_RESULT, "callable that is itself a call result")              \
-    X(DISCARDED_CALL, "call whose result is thrown away")                   \
-    X(EMPTY_INPUT, "no bytes at all")                                       \
+#define SP_ANOMALY_LIST(X)                                                                         \
+    X(NONCANONICAL_NUMBER, "number line the loader accepts but a pickler "                         \
+                           "never writes (base prefix, underscores, "                              \
+                           "spaces, sign, NUL terminator)")                                        \
+    X(NUL_IN_LINE, "NUL byte inside a text line")                                                  \
+    X(MEMO_MISSING, "memo read of an index never written")                                         \
+    X(MEMO_OVERWRITE, "memo index written twice")                                                  \
+    X(MEMO_SPARSE, "memo index far beyond the number of entries")                                  \
+    X(STACK_UNDERFLOW, "stack or mark underflow")                                                  \
+    X(UNKNOWN_OPCODE, "byte that is not an opcode")                                                \
+    X(TRUNCATED, "input ends inside a pickle")                                                     \
+    X(TRAILING_DATA, "bytes after the last pickle that are not a pickle")                          \
+    X(MULTIPLE_STREAMS, "more than one pickle back to back")                                       \
+    X(LIMIT, "a resource cap was hit")                                                             \
+    X(COMPUTED_GLOBAL, "STACK_GLOBAL on values that are not constant "                             \
+                       "strings")                                                                  \
+    X(EXT_CODE, "extension-registry code (EXT1/2/4)")                                              \
+    X(EXT_UNREGISTERED, "EXT code not registered earlier in the stream")                           \
+    X(PROTO_REPEATED, "PROTO that is not the first opcode")                                        \
+    X(PROTO_MISMATCH, "opcode newer than the declared protocol")                                   \
+    X(FRAME_MISUSE, "framing a pickler never writes")                                              \
+    X(OPEN_MARK_AT_STOP, "MARK still open at STOP")                                                \
+    X(STACK_LEFTOVER, "more than the result left on the stack at STOP")                            \
+    X(TYPE_ERROR, "operation the loader rejects for these value types")                            \
+    X(DECODE_ERROR, "text the loader cannot decode")                                               \
+    X(NESTED_PICKLE, "pickle inside a string or bytes value")                                      \
+    X(DOTTED_NAME, "dotted global name (attribute chain)")                                         \
+    X(COMPAT_RENAME, "protocol < 3 rename of a module or name")                                    \
+    X(SPECULATIVE, "scan went on past a point where the loader may fail")                          \
+    X(SLOTSTATE, "BUILD sets attributes through a slot state")                                     \
+    X(OPAQUE_METHOD, "APPEND/SETITEM/ADDITEMS on a non-builtin object "                            \
+                     "calls its methods")                                                          \
+    X(CALL_ON_RESULT, "callable that is itself a call result")                                     \
+    X(DISCARDED_CALL, "call whose result is thrown away")                                          \
+    X(EMPTY_INPUT, "no bytes at all")                                                              \
     X(BAD_NAME, "global name the loader rejects")
 
 typedef enum sp_anomaly_code {
@@ -124,7 +126,7 @@ typedef enum sp_anomaly_code {
 } sp_anomaly_code;
 
 typedef struct sp_anomaly {
-    uint16_t code;   /* sp_anomaly_code */
+    uint16_t code; /* sp_anomaly_code */
     uint64_t offset;
     const char *detail; /* arena string, may be NULL */
 } sp_anomaly;
@@ -135,16 +137,16 @@ const char *sp_anomaly_description(int code); /* the text above */
 /* ---- limits ----------------------------------------------------------- */
 
 typedef struct sp_limits {
-    uint64_t max_ops;       /* opcodes executed, all streams and nested */
-    uint32_t max_stack;     /* values on the stack */
-    uint32_t max_marks;     /* open MARKs */
-    uint32_t max_memo;      /* distinct memo entries */
-    uint64_t max_string;    /* declared length of one string/bytes value */
-    uint64_t max_alloc;     /* bytes the arena may hand out */
-    uint32_t max_streams;   /* pickles back to back */
-    uint32_t max_events;    /* globals + calls + anomalies per stream */
-    uint32_t max_nesting;   /* depth of pickles inside pickles */
-    uint64_t max_depth;     /* container nesting depth */
+    uint64_t max_ops;     /* opcodes executed, all streams and nested */
+    uint32_t max_stack;   /* values on the stack */
+    uint32_t max_marks;   /* open MARKs */
+    uint32_t max_memo;    /* distinct memo entries */
+    uint64_t max_string;  /* declared length of one string/bytes value */
+    uint64_t max_alloc;   /* bytes the arena may hand out */
+    uint32_t max_streams; /* pickles back to back */
+    uint32_t max_events;  /* globals + calls + anomalies per stream */
+    uint32_t max_nesting; /* depth of pickles inside pickles */
+    uint64_t max_depth;   /* container nesting depth */
 } sp_limits;
 
 void sp_limits_default(sp_limits *limits);
@@ -173,12 +175,12 @@ typedef struct sp_nested {
 } sp_nested;
 
 typedef struct sp_stream {
-    uint64_t start;        /* offset of the first opcode */
-    uint64_t end;          /* one past STOP, or the failing offset */
-    uint8_t end_kind;      /* sp_end_kind */
-    uint8_t proto;         /* first PROTO argument, 0 if none */
-    uint8_t max_proto;     /* highest PROTO argument seen */
-    uint8_t speculative;   /* went on past a point where the loader may fail */
+    uint64_t start;      /* offset of the first opcode */
+    uint64_t end;        /* one past STOP, or the failing offset */
+    uint8_t end_kind;    /* sp_end_kind */
+    uint8_t proto;       /* first PROTO argument, 0 if none */
+    uint8_t max_proto;   /* highest PROTO argument seen */
+    uint8_t speculative; /* went on past a point where the loader may fail */
     uint64_t speculative_offset;
     char error[SP_ERROR_MAX]; /* why the loader stops, if it does */
     uint64_t error_offset;
@@ -193,7 +195,7 @@ typedef struct sp_stream {
     sp_nested *nested;
     uint32_t n_nested, nested_cap;
 
-    sp_slot result;        /* what STOP returns (SP_END_STOP only) */
+    sp_slot result; /* what STOP returns (SP_END_STOP only) */
 
     /* structural statistics */
     uint64_t opcode_counts[SP_N_OPCODES];
@@ -205,7 +207,7 @@ typedef struct sp_stream {
     uint32_t memo_entries;
     uint64_t memo_max_index;
     uint64_t max_container_depth;
-    uint64_t string_bytes;   /* total length of str/bytes values */
+    uint64_t string_bytes; /* total length of str/bytes values */
     uint64_t max_string_len;
     uint32_t n_frames;
 } sp_stream;
@@ -213,17 +215,17 @@ typedef struct sp_stream {
 /* ---- the result of scanning one buffer -------------------------------- */
 
 struct sp_result {
-    sp_arena *arena;       /* owner; nested results share the parent's */
-    const uint8_t *input;  /* NOT owned: must outlive the result */
+    sp_arena *arena;      /* owner; nested results share the parent's */
+    const uint8_t *input; /* NOT owned: must outlive the result */
     uint64_t input_len;
-    uint32_t nesting;      /* 0 for the top level */
+    uint32_t nesting; /* 0 for the top level */
     sp_stream *streams;
     uint32_t n_streams, streams_cap;
     uint64_t trailing_offset; /* first byte not consumed by any stream */
     uint64_t trailing_len;
-    int limit_hit;         /* some cap was hit somewhere */
+    int limit_hit; /* some cap was hit somewhere */
     char limit_detail[SP_ERROR_MAX];
-    uint64_t ops_used;     /* shared budget across nested scans (root only) */
+    uint64_t ops_used; /* shared budget across nested scans (root only) */
 
     /* Process-wide state of the loader that outlives one pickle.load:
      * copyreg's extension registry as calls in the file change it. Kept on

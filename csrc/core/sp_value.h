@@ -19,31 +19,32 @@
 
 typedef enum sp_vkind {
     SP_V_NONE = 0,
-    SP_V_BOOL,       /* u.i is 0 or 1 */
-    SP_V_INT,        /* u.i */
-    SP_V_BIGINT,     /* does not fit in int64; u.p/len: the opcode's text or
-                        little-endian bytes, for reporting only */
-    SP_V_FLOAT,      /* u.f */
-    SP_V_STR,        /* u.p/len: UTF-8, surrogates kept as 3-byte sequences */
-    SP_V_BYTES,      /* u.p/len */
-    SP_V_BYTEARRAY,  /* u.p/len */
-    SP_V_BUFFER,     /* out-of-band buffer (NEXT_BUFFER): contents unknown */
-    SP_V_TUPLE,      /* u.obj */
-    SP_V_LIST,       /* u.obj */
-    SP_V_DICT,       /* u.obj: key, value, key, value ... */
-    SP_V_SET,        /* u.obj */
-    SP_V_FROZENSET,  /* u.obj */
-    SP_V_GLOBAL,     /* ref: index into the stream's globals */
-    SP_V_RESULT,     /* ref: index into the stream's calls: what it returned */
+    SP_V_BOOL,      /* u.i is 0 or 1 */
+    SP_V_INT,       /* u.i */
+    SP_V_BIGINT,    /* does not fit in int64; u.p/len: the opcode's text or
+                       little-endian bytes, for reporting only */
+    SP_V_FLOAT,     /* u.f */
+    SP_V_STR,       /* u.p/len: UTF-8, surrogates kept as 3-byte sequences */
+    SP_V_BYTES,     /* u.p/len */
+    SP_V_BYTEARRAY, /* u.p/len */
+    SP_V_BUFFER,    /* out-of-band buffer (NEXT_BUFFER): contents unknown */
+    SP_V_TUPLE,     /* u.obj */
+    SP_V_LIST,      /* u.obj */
+    SP_V_DICT,      /* u.obj: key, value, key, value ... */
+    SP_V_SET,       /* u.obj */
+    SP_V_FROZENSET, /* u.obj */
+    SP_V_GLOBAL,    /* ref: index into the stream's globals */
+    SP_V_RESULT,    /* ref: index into the stream's calls: what it returned */
     SP_V_KIND_COUNT
 } sp_vkind;
 
 /* Slot flags. */
-#define SP_VF_READONLY 0x01    /* READONLY_BUFFER was applied */
-#define SP_VF_FROM_MEMO 0x02   /* this copy came out of the memo */
-#define SP_VF_DECODED 0x04     /* string text was escape-decoded */
-#define SP_VF_LE_BYTES 0x08    /* BIGINT: u.p/len are LONG1/LONG4 little-endian
-                                  two's-complement bytes, else the line text */
+#define SP_VF_READONLY 0x01  /* READONLY_BUFFER was applied */
+#define SP_VF_FROM_MEMO 0x02 /* this copy came out of the memo */
+#define SP_VF_DECODED 0x04   /* string text was escape-decoded */
+#define SP_VF_LE_BYTES                                                                             \
+    0x08 /* BIGINT: u.p/len are LONG1/LONG4 little-endian                                          \
+            two's-complement bytes, else the line text */
 
 typedef struct sp_obj sp_obj;
 
@@ -51,33 +52,33 @@ typedef struct sp_slot {
     uint8_t kind;  /* sp_vkind */
     uint8_t flags; /* SP_VF_* */
     uint16_t reserved;
-    uint32_t ref;  /* SP_V_GLOBAL / SP_V_RESULT */
+    uint32_t ref; /* SP_V_GLOBAL / SP_V_RESULT */
     union {
         int64_t i;
         double f;
         const uint8_t *p;
         sp_obj *obj;
     } u;
-    uint64_t len;  /* byte length of str/bytes/bigint text */
+    uint64_t len; /* byte length of str/bytes/bigint text */
 } sp_slot;
 
 /* Container flags. */
-#define SP_OF_UNHASHABLE 0x01  /* hash() would raise (list/dict/set inside) */
-#define SP_OF_TRUNCATED 0x02   /* n_total > n_kept */
-#define SP_OF_HAS_OPAQUE 0x04  /* some item (at any depth) is opaque */
+#define SP_OF_UNHASHABLE 0x01 /* hash() would raise (list/dict/set inside) */
+#define SP_OF_TRUNCATED 0x02  /* n_total > n_kept */
+#define SP_OF_HAS_OPAQUE 0x04 /* some item (at any depth) is opaque */
 
 #define SP_KEEP_ITEMS 64
 
 struct sp_obj {
     uint32_t refcnt;
-    uint8_t kind;    /* a container sp_vkind */
-    uint8_t flags;   /* SP_OF_* */
-    uint16_t depth;  /* 1 + deepest kept child container, capped at 65535 */
+    uint8_t kind;     /* a container sp_vkind */
+    uint8_t flags;    /* SP_OF_* */
+    uint16_t depth;   /* 1 + deepest kept child container, capped at 65535 */
     uint64_t n_total; /* items the loader would hold (dict: keys + values) */
     uint32_t n_kept;
     uint32_t cap;
     sp_slot *items;
-    uint64_t offset; /* opcode that created it */
+    uint64_t offset;   /* opcode that created it */
     sp_obj *next_free; /* free list and iterative release */
 };
 
@@ -96,7 +97,10 @@ static inline int sp_kind_is_opaque(int kind)
 static inline int sp_slot_hashable(const sp_slot *s)
 {
     switch (s->kind) {
-    case SP_V_LIST: case SP_V_DICT: case SP_V_SET: case SP_V_BYTEARRAY:
+    case SP_V_LIST:
+    case SP_V_DICT:
+    case SP_V_SET:
+    case SP_V_BYTEARRAY:
         return 0;
     case SP_V_TUPLE:
         return !(s->u.obj->flags & SP_OF_UNHASHABLE);

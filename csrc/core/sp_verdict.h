@@ -19,7 +19,7 @@ typedef enum sp_verdict_kind {
 
 typedef struct sp_verdict {
     sp_verdict_kind kind;
-    double score;      /* 0..1, or -1 when there is no score */
+    double score; /* 0..1, or -1 when there is no score */
     int n_reasons;
     char reasons[SP_MAX_REASONS][SP_REASON_MAX];
 } sp_verdict;

@@ -1,0 +1,922 @@
+#include "sp_text.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* CPython's int(str) refuses decimal strings with more digits than
+ * sys.get_int_max_str_digits(); the loader runs with the default unless the
+ * process changed it, so the scanner assumes the default. */
+#ifndef SP_INT_MAX_STR_DIGITS
+#define SP_INT_MAX_STR_DIGITS 4300
+#endif
+/* Below this many digits CPython does not consult the limit at all. */
+#define SP_INT_STR_DIGITS_THRESHOLD 640
+
+/* When strtol converts nothing, glibc leaves errno alone, so a line that
+ * starts with NUL still loads as 0; musl, macOS and FreeBSD set EINVAL and
+ * the loader then falls back to int(), which rejects it. */
+#if defined(__GLIBC__)
+#define SP_STRTOL_NOCONV_FAILS 0
+#else
+#define SP_STRTOL_NOCONV_FAILS 1
+#endif
+
+/* Limits of CPython's dtoa parser: longer digit strings are a parse error,
+ * larger exponents are clamped. */
+#define SP_DTOA_MAX_DIGITS 1000000000u
+#define SP_DTOA_MAX_ABS_EXP 1100000000u
+
+/* Enough significant digits to round any decimal to the nearest double,
+ * provided a nonzero tail is remembered as one extra digit. */
+#define SP_FLOAT_KEEP_DIGITS 800
+
+static int c_isspace(uint8_t c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* Py_ISSPACE agrees with the C locale's isspace on every byte. */
+#define py_isspace c_isspace
+
+static int digit_value(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A' + 10;
+    return 37;
+}
+
+/* The loader hands C routines a NUL-terminated copy, so they never see
+ * past the first NUL of the line. */
+static size_t c_length(const uint8_t *line, size_t len)
+{
+    const uint8_t *nul = len ? memchr(line, 0, len) : NULL;
+
+    return nul ? (size_t)(nul - line) : len;
+}
+
+static void set_magnitude(sp_intparse *r, int neg, uint64_t mag, int over)
+{
+    if (over || mag > (uint64_t)INT64_MAX + (neg ? 1u : 0u)) {
+        r->big = 1;
+        r->value = 0;
+    } else if (neg) {
+        r->value = mag == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)mag;
+    } else {
+        r->value = (int64_t)mag;
+    }
+}
+
+/* PyLong_FromString(s, NULL, base) with s[0..n) being everything before the
+ * terminating NUL. Trailing whitespace is allowed, so the '\n' that may
+ * precede the NUL in the loader's copy changes nothing and is left out. */
+static sp_intparse pylong_parse(const uint8_t *s, size_t n, int base)
+{
+    sp_intparse r;
+    size_t i = 0;
+    int neg = 0;
+    int old_octal = 0;
+    int prev_us = 0;
+    int over = 0;
+    size_t digits = 0;
+    uint64_t mag = 0;
+
+    memset(&r, 0, sizeof(r));
+#define AT(k) (i + (k) < n ? s[i + (k)] : 0)
+    while (i < n && py_isspace(s[i]))
+        i++;
+    if (AT(0) == '+') {
+        i++;
+    } else if (AT(0) == '-') {
+        neg = 1;
+        i++;
+    }
+    if (base == 0) {
+        uint8_t p = AT(1);
+
+        if (AT(0) != '0')
+            base = 10;
+        else if (p == 'x' || p == 'X')
+            base = 16;
+        else if (p == 'o' || p == 'O')
+            base = 8;
+        else if (p == 'b' || p == 'B')
+            base = 2;
+        else {
+            /* "0..." without a prefix is only allowed when the value is 0. */
+            old_octal = 1;
+            base = 10;
+        }
+    }
+    if (AT(0) == '0') {
+        uint8_t p = AT(1);
+
+        if ((base == 16 && (p == 'x' || p == 'X')) || (base == 8 && (p == 'o' || p == 'O')) ||
+            (base == 2 && (p == 'b' || p == 'B'))) {
+            i += 2;
+            if (AT(0) == '_')
+                i++;
+        }
+    }
+    if (AT(0) == '_')
+        return r;
+#undef AT
+    for (; i < n; i++) {
+        uint8_t c = s[i];
+        int d;
+
+        if (c == '_') {
+            if (prev_us)
+                return r;
+            prev_us = 1;
+            continue;
+        }
+        d = digit_value(c);
+        if (d >= base)
+            break;
+        prev_us = 0;
+        digits++;
+        if (!over) {
+            if (mag > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
+                over = 1;
+            else
+                mag = mag * (uint64_t)base + (uint64_t)d;
+        }
+    }
+    if (prev_us)
+        return r;
+    /* Only bases that are not powers of two go through the slow path that
+     * carries the digit limit. */
+    if ((base & (base - 1)) != 0 && digits > SP_INT_STR_DIGITS_THRESHOLD &&
+        digits > SP_INT_MAX_STR_DIGITS)
+        return r;
+    if (old_octal && (over || mag != 0))
+        return r;
+    if (digits == 0)
+        return r;
+    while (i < n && py_isspace(s[i]))
+        i++;
+    if (i != n)
+        return r;
+    r.ok = 1;
+    set_magnitude(&r, neg, mag, over);
+    return r;
+}
+
+/* strtol(s, &end, 0) in the C locale over s[0..n) (n is where the NUL is).
+ * Returns 0 on success, nonzero where errno would be set; *end is the index
+ * the end pointer would have. */
+static int c_strtol(const uint8_t *s, size_t n, long *out, size_t *end)
+{
+    size_t i = 0;
+    size_t first;
+    int neg = 0;
+    int base = 10;
+    int over = 0;
+    unsigned long mag = 0;
+    unsigned long limit;
+
+    *out = 0;
+    while (i < n && c_isspace(s[i]))
+        i++;
+    if (i < n && (s[i] == '+' || s[i] == '-')) {
+        neg = s[i] == '-';
+        i++;
+    }
+    /* "0x" is a prefix only when a hex digit follows; otherwise the subject
+     * is the "0" alone. */
+    if (i < n && s[i] == '0') {
+        if (i + 2 < n && (s[i + 1] == 'x' || s[i + 1] == 'X') && digit_value(s[i + 2]) < 16) {
+            base = 16;
+            i += 2;
+        } else {
+            base = 8;
+        }
+    }
+    limit = neg ? (unsigned long)LONG_MAX + 1ul : (unsigned long)LONG_MAX;
+    first = i;
+    for (; i < n; i++) {
+        int d = digit_value(s[i]);
+
+        if (d >= base)
+            break;
+        if (!over) {
+            if (mag > (limit - (unsigned long)d) / (unsigned long)base)
+                over = 1;
+            else
+                mag = mag * (unsigned long)base + (unsigned long)d;
+        }
+    }
+    if (i == first) {
+        *end = 0;
+        return SP_STRTOL_NOCONV_FAILS ? EINVAL : 0;
+    }
+    *end = i;
+    if (over)
+        return ERANGE;
+    if (neg)
+        *out = mag == (unsigned long)LONG_MAX + 1ul ? LONG_MIN : -(long)mag;
+    else
+        *out = (long)mag;
+    return 0;
+}
+
+/* What the pickler writes for an int: '-'? then "0" or digits without a
+ * leading zero, and never "-0". */
+static int decimal_canonical(const uint8_t *s, size_t n, int allow_sign)
+{
+    size_t i = 0;
+
+    if (allow_sign && n > 0 && s[0] == '-')
+        i = 1;
+    if (i >= n)
+        return 0;
+    if (s[i] == '0')
+        return i == 0 && n == 1;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    }
+    return 1;
+}
+
+sp_intparse sp_parse_int_line(const uint8_t *line, size_t len)
+{
+    sp_intparse r;
+    size_t clen;
+    size_t end;
+    long x;
+
+    memset(&r, 0, sizeof(r));
+    if (len == 0)
+        return r;
+    clen = c_length(line, len);
+    /* In the copy, the character after the strtol subject is '\n' exactly
+     * when end == len and NUL when end == clen < len; both are accepted. */
+    if (c_strtol(line, clen, &x, &end) == 0 && end == clen) {
+        r.ok = 1;
+        r.value = (int64_t)x;
+        /* The loader's length counts the '\n': 3 means a 2-byte line. */
+        r.is_bool = len == 2 && (x == 0 || x == 1);
+    } else {
+        r = pylong_parse(line, clen, 0);
+    }
+    if (r.ok) {
+        if (r.is_bool)
+            r.noncanonical = !(line[0] == '0' && (line[1] == '0' || line[1] == '1'));
+        else
+            r.noncanonical = !decimal_canonical(line, len, 1);
+    }
+    return r;
+}
+
+sp_intparse sp_parse_long_line(const uint8_t *line, size_t len)
+{
+    sp_intparse r;
+    size_t n = len;
+
+    memset(&r, 0, sizeof(r));
+    if (len == 0)
+        return r;
+    /* The loader overwrites a final 'L' with NUL. */
+    if (line[len - 1] == 'L')
+        n = len - 1;
+    r = pylong_parse(line, c_length(line, n), 0);
+    if (r.ok)
+        r.noncanonical = n == len || !decimal_canonical(line, n, 1);
+    return r;
+}
+
+sp_intparse sp_parse_index_line(const uint8_t *line, size_t len)
+{
+    sp_intparse r;
+
+    memset(&r, 0, sizeof(r));
+    if (len == 0)
+        return r;
+    r = pylong_parse(line, c_length(line, len), 10);
+    /* PyLong_AsSsize_t raises OverflowError for anything wider. */
+    if (r.ok && (r.big || r.value > (int64_t)PTRDIFF_MAX || r.value < (int64_t)PTRDIFF_MIN)) {
+        r.ok = 0;
+        r.big = 1;
+        r.value = 0;
+    }
+    if (r.ok)
+        r.noncanonical = !decimal_canonical(line, len, 0);
+    return r;
+}
+
+static int match_nocase(const uint8_t *s, size_t n, size_t i, const char *word)
+{
+    for (; *word != '\0'; word++, i++) {
+        uint8_t c;
+
+        if (i >= n)
+            return 0;
+        c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (uint8_t)(c - 'A' + 'a');
+        if (c != (uint8_t)*word)
+            return 0;
+    }
+    return 1;
+}
+
+/* _Py_parse_inf_or_nan: the fallback when no digits parse. */
+static size_t parse_inf_nan(const uint8_t *s, size_t n, double *value)
+{
+    size_t i = 0;
+    int neg = 0;
+
+    if (i < n && (s[i] == '-' || s[i] == '+')) {
+        neg = s[i] == '-';
+        i++;
+    }
+    if (match_nocase(s, n, i, "inf")) {
+        i += 3;
+        if (match_nocase(s, n, i, "inity"))
+            i += 5;
+        *value = neg ? -HUGE_VAL : HUGE_VAL;
+        return i;
+    }
+    if (match_nocase(s, n, i, "nan")) {
+        *value = neg ? -(double)NAN : (double)NAN;
+        return i + 3;
+    }
+    return 0;
+}
+
+/* Digits of a decimal mantissa, possibly split by the point. */
+typedef struct digit_span {
+    const uint8_t *s;
+    size_t begin; /* first significant digit, or end when there is none */
+    size_t end;   /* one past the last mantissa character */
+} digit_span;
+
+static int span_next(const digit_span *sp, size_t *i)
+{
+    while (*i < sp->end) {
+        uint8_t c = sp->s[(*i)++];
+
+        if (c >= '0' && c <= '9')
+            return c;
+    }
+    return -1;
+}
+
+/* Round digits * 10^exp10 (digits given as a span of nsig significant
+ * digits, first nonzero) to the nearest double with libc's correctly
+ * rounded strtod; the text handed to it has no decimal point, so the
+ * locale cannot change its meaning. */
+static void decimal_to_double(const digit_span *sp, size_t nsig, int64_t exp10, double *out)
+{
+    char buf[SP_FLOAT_KEEP_DIGITS + 32];
+    size_t keep = nsig < SP_FLOAT_KEEP_DIGITS ? nsig : SP_FLOAT_KEEP_DIGITS;
+    size_t pos = sp->begin;
+    size_t k = 0;
+    int c;
+
+    while (k < keep && (c = span_next(sp, &pos)) >= 0)
+        buf[k++] = (char)c;
+    if (nsig > keep) {
+        int sticky = 0;
+
+        while ((c = span_next(sp, &pos)) >= 0) {
+            if (c != '0') {
+                sticky = 1;
+                break;
+            }
+        }
+        exp10 += (int64_t)(nsig - keep);
+        if (sticky) {
+            buf[k++] = '1';
+            exp10 -= 1;
+        }
+    }
+    /* The magnitude is below 10^(k + exp10) and at least 10^(k + exp10 - 1). */
+    if ((int64_t)k + exp10 > 400) {
+        *out = HUGE_VAL;
+        return;
+    }
+    if ((int64_t)k + exp10 < -400) {
+        *out = 0.0;
+        return;
+    }
+    snprintf(buf + k, sizeof(buf) - k, "e%lld", (long long)exp10);
+    *out = strtod(buf, NULL);
+}
+
+static int float_repr_matches(const uint8_t *s, size_t n, double x);
+
+sp_floatparse sp_parse_float_line(const uint8_t *line, size_t len)
+{
+    sp_floatparse r;
+    size_t n;
+    size_t i = 0;
+    size_t int_digits = 0;
+    size_t frac_digits = 0;
+    size_t nsig = 0;
+    size_t frac_after_sig = 0;
+    int neg = 0;
+    int lz = 0;
+    int64_t exp10 = 0;
+    digit_span sp;
+    double v;
+
+    memset(&r, 0, sizeof(r));
+    if (len == 0)
+        return r;
+    n = c_length(line, len);
+    sp.s = line;
+    if (i < n && (line[i] == '-' || line[i] == '+')) {
+        neg = line[i] == '-';
+        i++;
+    }
+    while (i < n && line[i] == '0') {
+        lz = 1;
+        i++;
+    }
+    sp.begin = i;
+    while (i < n && line[i] >= '0' && line[i] <= '9') {
+        int_digits++;
+        i++;
+    }
+    nsig = int_digits;
+    if (i < n && line[i] == '.') {
+        i++;
+        if (int_digits == 0) {
+            while (i < n && line[i] == '0') {
+                lz = 1;
+                frac_digits++;
+                i++;
+            }
+            sp.begin = i;
+        }
+        while (i < n && line[i] >= '0' && line[i] <= '9') {
+            frac_digits++;
+            frac_after_sig++;
+            i++;
+        }
+        nsig += frac_after_sig;
+    }
+    if ((nsig == 0 && !lz) || nsig > SP_DTOA_MAX_DIGITS || frac_digits > SP_DTOA_MAX_DIGITS) {
+        size_t end = parse_inf_nan(line, n, &v);
+
+        if (end == 0 || end != n)
+            return r;
+        r.ok = 1;
+        r.value = v;
+        r.noncanonical = !float_repr_matches(line, len, v);
+        return r;
+    }
+    sp.end = i;
+    if (i < n && (line[i] == 'e' || line[i] == 'E')) {
+        size_t e_pos = i;
+        size_t first;
+        int eneg = 0;
+        int elz = 0;
+        uint64_t abs_exp = 0;
+
+        i++;
+        if (i < n && (line[i] == '-' || line[i] == '+')) {
+            eneg = line[i] == '-';
+            i++;
+        }
+        while (i < n && line[i] == '0') {
+            elz = 1;
+            i++;
+        }
+        first = i;
+        while (i < n && line[i] >= '0' && line[i] <= '9') {
+            if (abs_exp <= SP_DTOA_MAX_ABS_EXP)
+                abs_exp = abs_exp * 10u + (uint64_t)(line[i] - '0');
+            i++;
+        }
+        if (i - first > 9 || abs_exp > SP_DTOA_MAX_ABS_EXP)
+            abs_exp = SP_DTOA_MAX_ABS_EXP;
+        exp10 = eneg ? -(int64_t)abs_exp : (int64_t)abs_exp;
+        /* An exponent needs a digit; otherwise parsing stops at the 'e'. */
+        if (i == first && !elz) {
+            i = e_pos;
+            exp10 = 0;
+        }
+    }
+    if (i != n)
+        return r;
+    if (nsig == 0) {
+        v = 0.0;
+    } else {
+        /* Every digit after the point, leading zeros included, scales the
+         * integer formed by the significant digits down by ten. */
+        decimal_to_double(&sp, nsig, exp10 - (int64_t)frac_digits, &v);
+        if (isinf(v))
+            return r; /* OverflowError */
+    }
+    r.ok = 1;
+    r.value = neg ? -v : v;
+    r.noncanonical = !float_repr_matches(line, len, r.value);
+    return r;
+}
+
+/* ---- repr(float), for the noncanonical flag ---- */
+
+/* Shortest decimal digits that read back as x (x finite, > 0), choosing the
+ * nearest among equally short ones, as repr() does. *decpt is the position
+ * of the point relative to the first digit: x = 0.digits * 10^decpt. */
+static int shortest_digits(double x, char *digits, int *decpt)
+{
+    char buf[64];
+
+    for (int prec = 1; prec <= 17; prec++) {
+        char d[32];
+        int nd = 0;
+        int e;
+        char *ep;
+
+        snprintf(buf, sizeof(buf), "%.*e", prec - 1, x);
+        ep = strchr(buf, 'e');
+        if (ep == NULL)
+            return -1;
+        for (char *p = buf; p < ep; p++) {
+            if (*p >= '0' && *p <= '9')
+                d[nd++] = *p;
+        }
+        e = atoi(ep + 1);
+        for (int attempt = 0; attempt < 2; attempt++) {
+            char t[64];
+            double back;
+
+            snprintf(t, sizeof(t), "%.*se%d", nd, d, e - (nd - 1));
+            back = strtod(t, NULL);
+            if (back == x) {
+                while (nd > 1 && d[nd - 1] == '0')
+                    nd--;
+                memcpy(digits, d, (size_t)nd);
+                digits[nd] = '\0';
+                *decpt = e + 1;
+                return nd;
+            }
+            if (attempt == 1)
+                break;
+            /* The nearest prec-digit decimal can miss the rounding interval
+             * of a power of two on its narrow side while the neighbour on
+             * the wide side is inside; try that neighbour. */
+            if (back < x) {
+                int k = nd - 1;
+
+                while (k >= 0 && d[k] == '9')
+                    d[k--] = '0';
+                if (k < 0) {
+                    d[0] = '1';
+                    e += 1;
+                } else {
+                    d[k]++;
+                }
+            } else {
+                int k = nd - 1;
+
+                while (k >= 0 && d[k] == '0')
+                    d[k--] = '9';
+                if (k < 0)
+                    break;
+                d[k]--;
+                if (d[0] == '0') {
+                    if (nd == 1)
+                        break;
+                    memmove(d, d + 1, (size_t)nd - 1);
+                    d[nd - 1] = '9';
+                    e -= 1;
+                }
+            }
+        }
+    }
+    return -1;
+}
+
+static int float_repr_matches(const uint8_t *s, size_t n, double x)
+{
+    char out[64];
+    char digits[32];
+    size_t k = 0;
+    int nd;
+    int decpt;
+
+    if (isnan(x))
+        return n == 3 && memcmp(s, "nan", 3) == 0;
+    if (signbit(x)) {
+        out[k++] = '-';
+        x = -x;
+    }
+    if (isinf(x)) {
+        memcpy(out + k, "inf", 3);
+        k += 3;
+    } else if (x == 0.0) {
+        memcpy(out + k, "0.0", 3);
+        k += 3;
+    } else {
+        nd = shortest_digits(x, digits, &decpt);
+        if (nd <= 0)
+            return 0;
+        if (decpt > -4 && decpt <= 16) {
+            if (decpt <= 0) {
+                out[k++] = '0';
+                out[k++] = '.';
+                for (int z = 0; z < -decpt; z++)
+                    out[k++] = '0';
+                memcpy(out + k, digits, (size_t)nd);
+                k += (size_t)nd;
+            } else if (decpt >= nd) {
+                memcpy(out + k, digits, (size_t)nd);
+                k += (size_t)nd;
+                for (int z = nd; z < decpt; z++)
+                    out[k++] = '0';
+                out[k++] = '.';
+                out[k++] = '0';
+            } else {
+                memcpy(out + k, digits, (size_t)decpt);
+                k += (size_t)decpt;
+                out[k++] = '.';
+                memcpy(out + k, digits + decpt, (size_t)(nd - decpt));
+                k += (size_t)(nd - decpt);
+            }
+        } else {
+            int e = decpt - 1;
+
+            out[k++] = digits[0];
+            if (nd > 1) {
+                out[k++] = '.';
+                memcpy(out + k, digits + 1, (size_t)nd - 1);
+                k += (size_t)nd - 1;
+            }
+            k += (size_t)snprintf(out + k, sizeof(out) - k, "e%c%02d", e < 0 ? '-' : '+',
+                                  e < 0 ? -e : e);
+        }
+    }
+    return n == k && memcmp(s, out, k) == 0;
+}
+
+/* ---- escaped strings ---- */
+
+/* One pass of PyBytes_DecodeEscape; with out == NULL it only measures. */
+static int escape_pass(const uint8_t *s, size_t len, uint8_t *out, size_t *out_len)
+{
+    size_t i = 0;
+    size_t k = 0;
+
+    while (i < len) {
+        uint8_t c = s[i++];
+
+        if (c != '\\') {
+            if (out)
+                out[k] = c;
+            k++;
+            continue;
+        }
+        if (i == len)
+            return -1; /* trailing backslash */
+        c = s[i++];
+        switch (c) {
+        case '\n':
+            continue;
+        case '\\':
+        case '\'':
+        case '"':
+            break;
+        case 'b':
+            c = '\b';
+            break;
+        case 'f':
+            c = '\f';
+            break;
+        case 't':
+            c = '\t';
+            break;
+        case 'n':
+            c = '\n';
+            break;
+        case 'r':
+            c = '\r';
+            break;
+        case 'v':
+            c = '\v';
+            break;
+        case 'a':
+            c = '\a';
+            break;
+        case '0':
+        case '1':
+        case '2':
+        case '3':
+        case '4':
+        case '5':
+        case '6':
+        case '7': {
+            unsigned v = (unsigned)(c - '0');
+
+            for (int more = 0; more < 2 && i < len && s[i] >= '0' && s[i] <= '7'; more++)
+                v = v * 8u + (unsigned)(s[i++] - '0');
+            /* Values above 0o377 keep only their low byte (with a
+             * DeprecationWarning). */
+            c = (uint8_t)(v & 0xffu);
+            break;
+        }
+        case 'x': {
+            int hi;
+            int lo;
+
+            if (len - i < 2)
+                return -1;
+            hi = digit_value(s[i]);
+            lo = digit_value(s[i + 1]);
+            if (hi >= 16 || lo >= 16)
+                return -1;
+            c = (uint8_t)(hi * 16 + lo);
+            i += 2;
+            break;
+        }
+        default:
+            /* Unknown escapes stay as written, backslash included; the
+             * character after it is copied by the next iteration. */
+            c = '\\';
+            i--;
+            break;
+        }
+        if (out)
+            out[k] = c;
+        k++;
+    }
+    *out_len = k;
+    return 0;
+}
+
+int sp_decode_escape(sp_arena *arena, const uint8_t *s, size_t len, const uint8_t **out,
+                     size_t *out_len)
+{
+    size_t n;
+    uint8_t *buf;
+
+    *out = NULL;
+    *out_len = 0;
+    if (escape_pass(s, len, NULL, &n) != 0)
+        return -1;
+    buf = sp_arena_alloc(arena, n + 1);
+    if (buf == NULL)
+        return -2;
+    escape_pass(s, len, buf, &n);
+    *out = buf;
+    *out_len = n;
+    return 0;
+}
+
+static size_t put_utf8(uint8_t *out, uint32_t cp)
+{
+    uint8_t tmp[4];
+    size_t n;
+
+    if (cp < 0x80) {
+        tmp[0] = (uint8_t)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        tmp[0] = (uint8_t)(0xc0 | (cp >> 6));
+        tmp[1] = (uint8_t)(0x80 | (cp & 0x3f));
+        n = 2;
+    } else if (cp < 0x10000) {
+        tmp[0] = (uint8_t)(0xe0 | (cp >> 12));
+        tmp[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+        tmp[2] = (uint8_t)(0x80 | (cp & 0x3f));
+        n = 3;
+    } else {
+        tmp[0] = (uint8_t)(0xf0 | (cp >> 18));
+        tmp[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
+        tmp[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+        tmp[3] = (uint8_t)(0x80 | (cp & 0x3f));
+        n = 4;
+    }
+    if (out)
+        memcpy(out, tmp, n);
+    return n;
+}
+
+/* One pass of PyUnicode_DecodeRawUnicodeEscape (strict, final). */
+static int raw_unicode_pass(const uint8_t *s, size_t len, uint8_t *out, size_t *out_len)
+{
+    size_t i = 0;
+    size_t k = 0;
+
+    while (i < len) {
+        uint8_t c = s[i++];
+        uint32_t cp = 0;
+        int count;
+
+        if (c != '\\') {
+            k += put_utf8(out ? out + k : NULL, c);
+            continue;
+        }
+        /* A backslash at the very end is literal. */
+        if (i == len) {
+            k += put_utf8(out ? out + k : NULL, '\\');
+            break;
+        }
+        c = s[i++];
+        if (c != 'u' && c != 'U') {
+            /* Both characters are taken, so "\\\\u" is not an escape. */
+            k += put_utf8(out ? out + k : NULL, '\\');
+            k += put_utf8(out ? out + k : NULL, c);
+            continue;
+        }
+        for (count = c == 'u' ? 4 : 8; count > 0; count--, i++) {
+            int d;
+
+            if (i >= len)
+                return -1;
+            d = digit_value(s[i]);
+            if (d >= 16)
+                return -1;
+            cp = (cp << 4) | (uint32_t)d;
+        }
+        if (cp > 0x10ffffu)
+            return -1;
+        k += put_utf8(out ? out + k : NULL, cp);
+    }
+    *out_len = k;
+    return 0;
+}
+
+int sp_decode_raw_unicode_escape(sp_arena *arena, const uint8_t *s, size_t len, const uint8_t **out,
+                                 size_t *out_len)
+{
+    size_t n;
+    uint8_t *buf;
+
+    *out = NULL;
+    *out_len = 0;
+    if (raw_unicode_pass(s, len, NULL, &n) != 0)
+        return -1;
+    buf = sp_arena_alloc(arena, n + 1);
+    if (buf == NULL)
+        return -2;
+    raw_unicode_pass(s, len, buf, &n);
+    *out = buf;
+    *out_len = n;
+    return 0;
+}
+
+int sp_utf8_valid(const uint8_t *s, size_t len, int allow_surrogates)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        uint8_t c = s[i];
+        uint8_t lo = 0x80;
+        uint8_t hi = 0xbf;
+        size_t need;
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            need = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            if (c == 0xe0)
+                lo = 0xa0; /* overlong */
+            else if (c == 0xed && !allow_surrogates)
+                hi = 0x9f; /* surrogates */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            if (c == 0xf0)
+                lo = 0x90; /* overlong */
+            else if (c == 0xf4)
+                hi = 0x8f; /* above U+10FFFF */
+        } else {
+            return 0;
+        }
+        if (len - i - 1 < need)
+            return 0;
+        if (s[i + 1] < lo || s[i + 1] > hi)
+            return 0;
+        for (size_t j = 2; j <= need; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return 0;
+        }
+        i += need + 1;
+    }
+    return 1;
+}
+
+int sp_ascii_valid(const uint8_t *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] >= 0x80)
+            return 0;
+    }
+    return 1;
+}
