@@ -58,6 +58,7 @@ static int fail(sp_machine *m, const char *fmt, ...)
 }
 
 static int add_anomaly(sp_machine *m, int code, const char *fmt, ...);
+static void speculate(sp_machine *m, const char *why);
 
 static int truncated(sp_machine *m)
 {
@@ -214,8 +215,22 @@ static sp_slot none_slot(void)
 
 /* ---- reading the input ------------------------------------------------ */
 
+/* An argument that runs past the end of its frame reads different bytes
+ * depending on how the loader is fed: pickle.loads sees the next bytes of
+ * the buffer, while _pickle reading a file refills its buffer from the
+ * file and drops what was left of the frame. Benign picklers never do it. */
+static void check_straddle(sp_machine *m, uint64_t n)
+{
+    if (m->frame_end && m->pos < m->frame_end && m->frame_end - m->pos < n) {
+        add_anomaly(m, SP_AN_FRAME_MISUSE, "argument crosses the end of its frame");
+        speculate(m, "argument crosses a frame end: file and buffer loaders read different bytes");
+        m->frame_end = 0;
+    }
+}
+
 static int read_bytes(sp_machine *m, uint64_t n, const uint8_t **out)
 {
+    check_straddle(m, n);
     if (m->len - m->pos < n)
         return truncated(m);
     *out = m->buf + m->pos;
@@ -231,6 +246,7 @@ static int read_line(sp_machine *m, const uint8_t **line, uint64_t *len)
 
     if (nl == NULL)
         return truncated(m);
+    check_straddle(m, (uint64_t)(nl - start) + 1);
     *line = start;
     *len = (uint64_t)(nl - start) + 1;
     m->pos += *len;
@@ -1685,6 +1701,12 @@ static int load_stop(sp_machine *m)
         add_anomaly(m, SP_AN_STACK_LEFTOVER, "%u", (unsigned)m->sp);
     m->st->end_kind = SP_END_STOP;
     m->st->end = m->pos;
+    if (m->frame_end > m->pos) {
+        /* a loader reading a file has already consumed the whole frame:
+         * the next pickle.load starts after it, the tail is never run */
+        add_anomaly(m, SP_AN_FRAME_MISUSE, "STOP inside a frame");
+        m->st->end = m->frame_end;
+    }
     m->done = 1;
     return 0;
 }
