@@ -78,6 +78,9 @@ static sp_status add_nested(sp_result *res, const sp_limits *limits, sp_stream *
     sp_nested *n;
     sp_status status;
 
+    for (uint32_t i = 0; i < st->n_nested; i++)
+        if (st->nested[i].result->input == data && st->nested[i].result->input_len == len)
+            return SP_OK; /* the same bytes, already scanned for another reason */
     status = sp_scan_nested(res, limits, data, len, &nested, err);
     if (status != SP_OK)
         return status;
@@ -131,11 +134,20 @@ static int looks_like_pickle(const sp_slot *v)
     return 0;
 }
 
+/* Values are DAGs (the memo shares containers): each container is
+ * visited once per walk, or 64 levels of shared lists would take 64^depth
+ * steps. */
 static sp_status search_value(sp_result *res, const sp_limits *limits, sp_stream *st,
                               const sp_slot *v, int depth, sp_error *err)
 {
     sp_result *root = res->root ? res->root : res;
     sp_status status;
+
+    if (sp_kind_is_container(v->kind)) {
+        if (v->u.obj->walk_mark == root->walk_epoch)
+            return SP_OK;
+        v->u.obj->walk_mark = root->walk_epoch;
+    }
 
     if (looks_like_pickle(v) && root->nested_attempts < SP_MAX_LOOKS_LIKE) {
         uint64_t len;
@@ -171,7 +183,10 @@ static int is_call(const sp_call *c)
 
 static sp_status find_nested(sp_result *res, const sp_limits *limits, sp_stream *st, sp_error *err)
 {
+    sp_result *root = res->root ? res->root : res;
     sp_status status;
+
+    root->walk_epoch++;
 
     for (uint32_t i = 0; i < st->n_calls; i++) {
         sp_call *c = &st->calls[i];

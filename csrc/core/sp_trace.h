@@ -234,6 +234,7 @@ struct sp_result {
     struct sp_ext_entry *ext;
     uint32_t n_ext, ext_cap;
     uint32_t nested_attempts; /* "looks like a pickle" scans tried (root) */
+    uint32_t walk_epoch;      /* numbers value walks, see sp_obj.walk_mark */
 };
 
 #endif

@@ -78,8 +78,9 @@ struct sp_obj {
     uint32_t n_kept;
     uint32_t cap;
     sp_slot *items;
-    uint64_t offset;   /* opcode that created it */
-    sp_obj *next_free; /* free list and iterative release */
+    uint64_t offset;    /* opcode that created it */
+    sp_obj *next_free;  /* free list and iterative release */
+    uint32_t walk_mark; /* last walk that visited it: values are DAGs */
 };
 
 static inline int sp_kind_is_container(int kind)

@@ -1,0 +1,270 @@
+#include "sp_semantic.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sp_capability.h"
+
+#define DANGEROUS_BITS 0x01ffu
+
+static uint32_t names_caps(const sp_name *module, const sp_name *name)
+{
+    if (!module->ptr || !name->ptr)
+        return 0;
+    return sp_capability_of(module->ptr, module->len, name->ptr, name->len);
+}
+
+static int same_name(const sp_name *a, const sp_name *b)
+{
+    return a->len == b->len && (a->len == 0 || memcmp(a->ptr, b->ptr, a->len) == 0);
+}
+
+uint32_t sp_global_caps(const sp_global *g)
+{
+    if (g->flags & SP_GF_COMPUTED)
+        return 0;
+    uint32_t bits = names_caps(&g->module, &g->name);
+    /* The raw names matter when the rename hides something (a py2 name the
+     * mapping sends elsewhere): judge both, keep the worst. */
+    if (g->raw_module.ptr && g->raw_name.ptr &&
+        (!same_name(&g->module, &g->raw_module) || !same_name(&g->name, &g->raw_name)))
+        bits |= names_caps(&g->raw_module, &g->raw_name);
+    if (bits & DANGEROUS_BITS)
+        bits &= DANGEROUS_BITS;
+    return bits;
+}
+
+static uint64_t fnv(uint64_t h, const sp_name *n)
+{
+    for (uint32_t i = 0; i < n->len; i++)
+        h = (h ^ (uint8_t)n->ptr[i]) * 1099511628211ull;
+    return (h ^ 0x100) * 1099511628211ull; /* separator no byte equals */
+}
+
+static uint64_t global_hash(const sp_global *g)
+{
+    uint64_t h = 1469598103934665603ull ^ (g->flags & SP_GF_COMPUTED);
+    h = fnv(h, &g->module);
+    h = fnv(h, &g->name);
+    h = fnv(h, &g->raw_module);
+    return fnv(h, &g->raw_name);
+}
+
+static int same_global(const sp_global *a, const sp_global *b)
+{
+    return (a->flags & SP_GF_COMPUTED) == (b->flags & SP_GF_COMPUTED) &&
+           same_name(&a->module, &b->module) && same_name(&a->name, &b->name) &&
+           same_name(&a->raw_module, &b->raw_module) && same_name(&a->raw_name, &b->raw_name);
+}
+
+uint32_t *sp_stream_caps(const sp_stream *st)
+{
+    uint32_t n = st->n_globals;
+    if (n == 0)
+        return NULL;
+    uint32_t *caps = malloc(sizeof *caps * n);
+    if (!caps)
+        return NULL;
+    /* Protocol 0 pickles resolve the same global again at every use: judge
+     * each distinct name once (open addressing over global indices). */
+    size_t cap = 16;
+    while (cap < (size_t)n * 2 && cap < ((size_t)1 << 30))
+        cap <<= 1;
+    uint32_t *slots = malloc(sizeof *slots * cap);
+    if (slots)
+        memset(slots, 0xff, sizeof *slots * cap);
+    for (uint32_t i = 0; i < n; i++) {
+        const sp_global *g = &st->globals[i];
+        if (!slots) {
+            caps[i] = sp_global_caps(g);
+            continue;
+        }
+        size_t at = (size_t)global_hash(g) & (cap - 1);
+        while (slots[at] != UINT32_MAX && !same_global(&st->globals[slots[at]], g))
+            at = (at + 1) & (cap - 1);
+        if (slots[at] == UINT32_MAX) {
+            slots[at] = i;
+            caps[i] = sp_global_caps(g);
+        } else {
+            caps[i] = caps[slots[at]];
+        }
+    }
+    free(slots);
+    return caps;
+}
+
+const sp_global *sp_slot_global(const sp_stream *st, const sp_slot *s)
+{
+    if (s->kind != SP_V_GLOBAL || s->ref >= st->n_globals)
+        return NULL;
+    return &st->globals[s->ref];
+}
+
+int sp_call_invokes(const sp_call *c)
+{
+    switch (c->kind) {
+    case SP_CALL_REDUCE:
+    case SP_CALL_NEWOBJ:
+    case SP_CALL_NEWOBJ_EX:
+    case SP_CALL_INST:
+    case SP_CALL_OBJ:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* ---- strings ---------------------------------------------------------- */
+
+/* Python source fragments. Matched case-sensitively: code is. */
+static const char *const code_marks[] = {
+    "import ",      "exec(",         "eval(",       "__import__",     "lambda:",   "lambda ",
+    "os.system",    "subprocess",    "socket",      "base64",         "b64decode", "compile(",
+    "getattr(",     "__builtins__",  "__globals__", "__subclasses__", "open(",     "popen(",
+    "pickle.loads", "marshal.loads", "pty.spawn",   "importlib",      "def ",      "print(",
+};
+
+/* Shell fragments, matched on ASCII-lowercased text. */
+static const char *const shell_marks[] = {
+    "/bin/sh",     "/bin/bash", "bash -",    "sh -c",      "cmd.exe", "cmd /c", "powershell",
+    "curl ",       "wget ",     "nc -",      "ncat ",      "rm -rf",  "chmod ", "&&",
+    " | ",         "|sh",       "|bash",     "$(",         "> /",     ">/",     "2>&1",
+    "/dev/tcp",    "mkfifo",    "python -c", "python3 -c", "nohup ",  "whoami", "/etc/passwd",
+    "/etc/shadow", "echo ",     "touch /",   "cat /",      "uname -",
+};
+
+static int contains(const uint8_t *s, size_t n, const char *mark, int fold)
+{
+    size_t m = strlen(mark);
+    if (m == 0 || m > n)
+        return 0;
+    unsigned char first = (unsigned char)mark[0];
+    for (size_t i = 0; i + m <= n; i++) {
+        unsigned char c = s[i];
+        if (fold && c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
+        if (c != first)
+            continue;
+        size_t j = 1;
+        for (; j < m; j++) {
+            unsigned char d = s[i + j];
+            if (fold && d >= 'A' && d <= 'Z')
+                d = (unsigned char)(d - 'A' + 'a');
+            if (d != (unsigned char)mark[j])
+                break;
+        }
+        if (j == m)
+            return 1;
+    }
+    return 0;
+}
+
+/* Attribute and module names an attack reaches for through getattr,
+ * attrgetter or methodcaller. Dunders are handled apart. */
+static const char *const danger_names[] = {
+    "system",     "eval",          "exec",       "execl",           "execle",      "execlp",
+    "execlpe",    "execv",         "execve",     "execvp",          "execvpe",     "execfile",
+    "compile",    "import_module", "getattr",    "setattr",         "delattr",     "globals",
+    "locals",     "vars",          "modules",    "_getframe",       "f_globals",   "f_locals",
+    "f_builtins", "f_back",        "gi_frame",   "tb_frame",        "cr_frame",    "check_output",
+    "check_call", "Popen",         "getoutput",  "getstatusoutput", "rmtree",      "unlink",
+    "remove",     "kill",          "fork",       "loads",           "load_module", "exec_module",
+    "os",         "sys",           "subprocess", "builtins",        "__builtin__", "posix",
+    "nt",         "pty",           "socket",     "importlib",       "ctypes",      "marshal",
+    "pickle",     "shutil",        "runpy",
+};
+
+static const char *const harmless_dunders[] = {"__name__", "__qualname__", "__doc__", "__module__",
+                                               "__version__"};
+
+static int eq_mark(const uint8_t *s, size_t n, const char *mark)
+{
+    return strlen(mark) == n && memcmp(s, mark, n) == 0;
+}
+
+static int component_is_danger(const uint8_t *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (n > 4 && s[0] == '_' && s[1] == '_' && s[n - 1] == '_' && s[n - 2] == '_') {
+        for (size_t i = 0; i < sizeof harmless_dunders / sizeof harmless_dunders[0]; i++)
+            if (eq_mark(s, n, harmless_dunders[i]))
+                return 0;
+        return 1;
+    }
+    if ((n >= 5 && memcmp(s, "popen", 5) == 0) || (n >= 5 && memcmp(s, "spawn", 5) == 0))
+        return 1;
+    for (size_t i = 0; i < sizeof danger_names / sizeof danger_names[0]; i++)
+        if (eq_mark(s, n, danger_names[i]))
+            return 1;
+    return 0;
+}
+
+int sp_string_names_danger(const uint8_t *s, uint64_t len)
+{
+    /* Attribute names are short; a long string is not one. */
+    if (len == 0 || len > 256)
+        return 0;
+    size_t begin = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || s[i] == '.') {
+            if (component_is_danger(s + begin, i - begin))
+                return 1;
+            begin = i + 1;
+        }
+    }
+    return 0;
+}
+
+unsigned sp_string_class(const uint8_t *s, uint64_t len)
+{
+    size_t n = len > SP_STR_SCAN_MAX ? SP_STR_SCAN_MAX : (size_t)len;
+    unsigned flags = 0;
+    for (size_t i = 0; i < sizeof code_marks / sizeof code_marks[0]; i++) {
+        if (contains(s, n, code_marks[i], 0)) {
+            flags |= SP_STR_CODE;
+            break;
+        }
+    }
+    for (size_t i = 0; i < sizeof shell_marks / sizeof shell_marks[0]; i++) {
+        if (contains(s, n, shell_marks[i], 1)) {
+            flags |= SP_STR_SHELL;
+            break;
+        }
+    }
+    if (sp_string_names_danger(s, len))
+        flags |= SP_STR_DANGER;
+    return flags;
+}
+
+static void walk(const sp_slot *v, sp_string_fn fn, void *ctx, uint64_t *budget, int depth)
+{
+    if (*budget == 0)
+        return;
+    (*budget)--;
+    switch (v->kind) {
+    case SP_V_STR:
+    case SP_V_BYTES:
+    case SP_V_BYTEARRAY:
+        if (v->u.p)
+            fn(v->u.p, v->len, ctx);
+        return;
+    case SP_V_TUPLE:
+    case SP_V_LIST:
+    case SP_V_DICT:
+    case SP_V_SET:
+    case SP_V_FROZENSET:
+        if (!v->u.obj || depth >= SP_WALK_DEPTH)
+            return;
+        for (uint32_t i = 0; i < v->u.obj->n_kept && *budget; i++)
+            walk(&v->u.obj->items[i], fn, ctx, budget, depth + 1);
+        return;
+    default:
+        return;
+    }
+}
+
+void sp_walk_strings(const sp_slot *v, sp_string_fn fn, void *ctx, uint64_t *budget)
+{
+    walk(v, fn, ctx, budget, 0);
+}

@@ -1,0 +1,50 @@
+/* What the trace means: shared by the features and the rule verdict.
+ *
+ * The capability of each global, the constant strings a call hands over,
+ * and what those strings look like. Both consumers must read the trace the
+ * same way, so the reading lives here once. */
+#ifndef SP_SEMANTIC_H
+#define SP_SEMANTIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sp_trace.h"
+
+/* Capability bits of a global, judged on the renamed and the raw names.
+ * SP_CAP_SAFE_DATA is dropped whenever a dangerous bit is set. */
+uint32_t sp_global_caps(const sp_global *g);
+
+/* Capabilities of every global of a stream, in a malloc'ed array the
+ * caller frees; NULL when the stream has no globals or memory ran out (the
+ * caller then falls back to sp_global_caps). */
+uint32_t *sp_stream_caps(const sp_stream *st);
+
+/* The global a callee slot names, or NULL when it is not a global. */
+const sp_global *sp_slot_global(const sp_stream *st, const sp_slot *s);
+
+/* 1 for the call kinds that invoke their callee (REDUCE, NEWOBJ, INST...),
+ * as opposed to those that act on a built object (BUILD, SETITEM...). */
+int sp_call_invokes(const sp_call *c);
+
+#define SP_STR_CODE 0x01   /* reads like Python source */
+#define SP_STR_SHELL 0x02  /* reads like a shell command */
+#define SP_STR_DANGER 0x04 /* names an attribute or module an attack reaches for */
+
+/* SP_STR_* flags of a string constant. Only the first SP_STR_SCAN_MAX bytes
+ * are examined so that a large array payload costs a bounded amount. */
+#define SP_STR_SCAN_MAX 65536
+unsigned sp_string_class(const uint8_t *s, uint64_t len);
+
+/* SP_STR_DANGER alone: s (or a dotted component of it) is an attribute or
+ * module name used to reach code (system, __globals__, os, ...). */
+int sp_string_names_danger(const uint8_t *s, uint64_t len);
+
+/* Calls fn on every str/bytes/bytearray constant in v, containers walked to
+ * depth SP_WALK_DEPTH; *budget counts visited slots down and stops the walk
+ * at 0 (shared structure can make a small pickle a huge tree). */
+#define SP_WALK_DEPTH 16
+typedef void (*sp_string_fn)(const uint8_t *s, uint64_t len, void *ctx);
+void sp_walk_strings(const sp_slot *v, sp_string_fn fn, void *ctx, uint64_t *budget);
+
+#endif
