@@ -1,0 +1,308 @@
+/* safepickle._native: the Python face of the C core.
+ *
+ * The core never sees a Python object and never raises: this module turns
+ * buffers into (pointer, length), status codes into exceptions and results
+ * into the report dict. The scan itself runs without the GIL, so scanning
+ * in threads uses every core. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <xgboost/c_api.h>
+#include <zip.h>
+
+#include "debug_text.h"
+#include "scan_limits.h"
+#include "report_convert.h"
+#include "sp_features.h"
+#include "sp_format.h"
+#include "sp_opcodes.h"
+#include "sp_scan.h"
+#include "sp_status.h"
+#include "sp_trace.h"
+#include "sp_verdict.h"
+
+typedef struct module_state {
+    PyObject *ScanError;
+} module_state;
+
+static inline module_state *get_state(PyObject *module)
+{
+    return (module_state *)PyModule_GetState(module);
+}
+
+/* ---- scan ------------------------------------------------------------- */
+
+static PyObject *raise_status(module_state *st, const sp_error *err, sp_status status)
+{
+    const char *msg = err->message[0] ? err->message : sp_status_name(status);
+    if (status == SP_ERR_NOMEM)
+        return PyErr_Format(PyExc_MemoryError, "%s", msg ? msg : "out of memory");
+    return PyErr_Format(st->ScanError, "%s", msg ? msg : "scan failed");
+}
+
+static int format_is_scanned(sp_format fmt)
+{
+    /* Unknown bytes still go through the machine: it reports what a loader
+     * would do with them (usually fail at once), which is the honest answer
+     * for a file that claims nothing. */
+    return fmt == SP_FMT_RAW_PICKLE || fmt == SP_FMT_UNKNOWN || fmt == SP_FMT_EMPTY;
+}
+
+/* Everything here is pure C over the buffer, so other Python threads run
+ * meanwhile. The GIL is dropped by hand rather than with
+ * Py_BEGIN_ALLOW_THREADS so that the formatter keeps the block readable. */
+static sp_status scan_without_gil(const uint8_t *data, size_t len, const sp_limits *limits,
+                                  sp_result **result, sp_error *err, float *features,
+                                  sp_verdict *verdict)
+{
+    PyThreadState *save = PyEval_SaveThread();
+    sp_status status = sp_scan_pickles(data, len, limits, result, err);
+    if (status == SP_OK) {
+        sp_features_compute(*result, features);
+        sp_verdict_decide(*result, verdict);
+    }
+    PyEval_RestoreThread(save);
+    return status;
+}
+
+PyDoc_STRVAR(module_scan_doc, "scan(buffer, limits=None) -> dict\n\
+\n\
+Scan a bytes-like object without running it and return the report dict\n\
+described in docs/report-schema.md. limits is None or a dict overriding\n\
+some of default_limits(). Raises ScanError when the core fails and\n\
+MemoryError when it runs out of memory.");
+
+static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"buffer", "limits", NULL};
+    module_state *st = get_state(module);
+    PyObject *source, *limits_obj = Py_None, *report = NULL;
+    Py_buffer view;
+    int have_view = 0;
+    sp_limits limits;
+    sp_result *result = NULL;
+    sp_error err;
+    sp_verdict *verdict = NULL;
+    float *features = NULL;
+    size_t n_features = sp_feature_count();
+    sp_status status = SP_OK;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:scan", kwlist, &source, &limits_obj))
+        return NULL;
+    if (sp_limits_from_object(limits_obj, &limits) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(source, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    have_view = 1;
+
+    static const uint8_t empty[1] = {0};
+    const uint8_t *data = view.buf ? (const uint8_t *)view.buf : empty;
+    size_t len = (size_t)view.len;
+    sp_format fmt = sp_detect_format(data, len);
+
+    if (!format_is_scanned(fmt)) {
+        report = sp_report_unsupported(fmt, len, n_features);
+        goto done;
+    }
+
+    /* Allocated with the GIL held; the scan below must not touch Python. */
+    features = PyMem_Calloc(n_features ? n_features : 1, sizeof(float));
+    verdict = PyMem_Calloc(1, sizeof(*verdict));
+    if (features == NULL || verdict == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memset(&err, 0, sizeof(err));
+
+    status = scan_without_gil(data, len, &limits, &result, &err, features, verdict);
+    if (status != SP_OK) {
+        raise_status(st, &err, status);
+        goto done;
+    }
+    /* The result points into the buffer: convert before releasing it. */
+    report = sp_report_from_result(result, fmt, len, features, n_features, verdict);
+
+done:
+    if (result != NULL)
+        sp_result_free(result);
+    PyMem_Free(features);
+    PyMem_Free(verdict);
+    if (have_view)
+        PyBuffer_Release(&view);
+    return report;
+}
+
+/* ---- tables ----------------------------------------------------------- */
+
+typedef const char *(*name_at_fn)(size_t i);
+
+static PyObject *string_list(size_t n, name_at_fn at)
+{
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    if (list == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = at(i);
+        PyObject *item = s ? PyUnicode_FromString(s) : Py_NewRef(Py_None);
+        if (item == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    return list;
+}
+
+static const char *opcode_name_at(size_t i)
+{
+    return sp_opcode_name((int)i);
+}
+
+PyDoc_STRVAR(module_feature_names_doc, "feature_names() -> list[str]\n\
+\n\
+Names of the feature vector entries, in order.");
+
+static PyObject *module_feature_names(PyObject *module, PyObject *unused)
+{
+    return string_list(sp_feature_count(), sp_feature_name);
+}
+
+PyDoc_STRVAR(module_feature_descriptions_doc, "feature_descriptions() -> list[str]\n\
+\n\
+One-line description of each feature, in the order of feature_names().");
+
+static PyObject *module_feature_descriptions(PyObject *module, PyObject *unused)
+{
+    return string_list(sp_feature_count(), sp_feature_description);
+}
+
+PyDoc_STRVAR(module_opcode_names_doc, "opcode_names() -> list[str]\n\
+\n\
+Pickle opcode names in pickletools order (the order of the opcode\n\
+features).");
+
+static PyObject *module_opcode_names(PyObject *module, PyObject *unused)
+{
+    return string_list(SP_N_OPCODES, opcode_name_at);
+}
+
+PyDoc_STRVAR(module_anomaly_codes_doc, "anomaly_codes() -> dict[str, str]\n\
+\n\
+Every anomaly code a report can contain, with its meaning.");
+
+static PyObject *module_anomaly_codes(PyObject *module, PyObject *unused)
+{
+    PyObject *d = PyDict_New();
+    if (d == NULL)
+        return NULL;
+    for (int i = 0; i < SP_AN_COUNT; i++) {
+        const char *name = sp_anomaly_name(i);
+        const char *desc = sp_anomaly_description(i);
+        if (name == NULL)
+            continue;
+        PyObject *v = PyUnicode_FromString(desc ? desc : "");
+        if (v == NULL || PyDict_SetItemString(d, name, v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    return d;
+}
+
+PyDoc_STRVAR(module_default_limits_doc, "default_limits() -> dict[str, int]\n\
+\n\
+The resource caps a scan uses unless told otherwise.");
+
+static PyObject *module_default_limits(PyObject *module, PyObject *unused)
+{
+    sp_limits limits;
+    sp_limits_default(&limits);
+    return sp_limits_to_dict(&limits);
+}
+
+PyDoc_STRVAR(module_library_versions_doc, "library_versions() -> dict[str, str]\n\
+\n\
+Versions of the system libraries the extension is linked with.");
+
+static PyObject *module_library_versions(PyObject *module, PyObject *unused)
+{
+    int major = 0, minor = 0, patch = 0;
+    XGBoostVersion(&major, &minor, &patch);
+    const char *libzip = zip_libzip_version();
+    return Py_BuildValue("{s:N,s:s}", "xgboost",
+                         PyUnicode_FromFormat("%d.%d.%d", major, minor, patch), "libzip",
+                         libzip ? libzip : "unknown");
+}
+
+static PyMethodDef module_methods[] = {
+    {"scan", (PyCFunction)(void (*)(void))module_scan, METH_VARARGS | METH_KEYWORDS,
+     module_scan_doc},
+    {"feature_names", module_feature_names, METH_NOARGS, module_feature_names_doc},
+    {"feature_descriptions", module_feature_descriptions, METH_NOARGS,
+     module_feature_descriptions_doc},
+    {"opcode_names", module_opcode_names, METH_NOARGS, module_opcode_names_doc},
+    {"anomaly_codes", module_anomaly_codes, METH_NOARGS, module_anomaly_codes_doc},
+    {"default_limits", module_default_limits, METH_NOARGS, module_default_limits_doc},
+    {"library_versions", module_library_versions, METH_NOARGS, module_library_versions_doc},
+    SP_DEBUG_TEXT_METHODS{NULL, NULL, 0, NULL}};
+
+/* ---- module life cycle ------------------------------------------------ */
+
+static int module_exec(PyObject *module)
+{
+    module_state *st = get_state(module);
+    st->ScanError = PyErr_NewExceptionWithDoc(
+        "safepickle._native.ScanError",
+        "The core could not scan the buffer (not raised for hostile input,\n"
+        "which is reported in the result instead).",
+        PyExc_ValueError, NULL);
+    if (st->ScanError == NULL)
+        return -1;
+    if (PyModule_AddObjectRef(module, "ScanError", st->ScanError) < 0)
+        return -1;
+    if (PyModule_AddIntConstant(module, "FEATURE_VERSION", SP_FEATURE_VERSION) < 0)
+        return -1;
+    if (PyModule_AddIntConstant(module, "HIGHEST_PROTOCOL", SP_HIGHEST_PROTOCOL) < 0)
+        return -1;
+    return 0;
+}
+
+static int module_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    module_state *st = get_state(module);
+    Py_VISIT(st->ScanError);
+    return 0;
+}
+
+static int module_clear(PyObject *module)
+{
+    module_state *st = get_state(module);
+    Py_CLEAR(st->ScanError);
+    return 0;
+}
+
+static void module_free(void *module)
+{
+    module_clear((PyObject *)module);
+}
+
+static PyModuleDef_Slot module_slots[] = {{Py_mod_exec, module_exec}, {0, NULL}};
+
+PyDoc_STRVAR(module_doc, "Static pickle scanner core: reads pickle bytes, never runs them.");
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT,          .m_name = "safepickle._native", .m_doc = module_doc,
+    .m_size = sizeof(module_state), .m_methods = module_methods,    .m_slots = module_slots,
+    .m_traverse = module_traverse,  .m_clear = module_clear,        .m_free = module_free,
+};
+
+PyMODINIT_FUNC PyInit__native(void)
+{
+    return PyModuleDef_Init(&native_module);
+}

@@ -1,0 +1,26 @@
+/* The scan report dict of docs/report-schema.md, built from a core result.
+ *
+ * Strings in the result point into the scanned buffer: the conversion must
+ * run before that buffer is released. Needs the GIL. */
+#ifndef SP_BINDING_REPORT_CONVERT_H
+#define SP_BINDING_REPORT_CONVERT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stddef.h>
+
+#include "sp_format.h"
+#include "sp_trace.h"
+#include "sp_verdict.h"
+
+/* Top-level report of a scanned buffer. */
+PyObject *sp_report_from_result(const sp_result *result, sp_format format, uint64_t input_len,
+                                const float *features, size_t n_features,
+                                const sp_verdict *verdict);
+
+/* Report of a buffer that was not scanned because no reader exists for its
+ * format: no streams, verdict "error", so that callers fail closed. */
+PyObject *sp_report_unsupported(sp_format format, uint64_t input_len, size_t n_features);
+
+#endif

@@ -1,0 +1,90 @@
+"""scan(): read an input once and hand its bytes to the native scanner.
+
+Nothing here imports, unpickles or otherwise runs the input.
+"""
+
+import io
+import os
+
+from . import _native
+from .errors import ScanError
+from .report import Report
+
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
+def _read_path(path):
+    # One open, one read: the bytes scanned are the bytes of one moment.
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def _read_file(fh, where):
+    if isinstance(fh, io.TextIOBase):
+        raise TypeError(
+            f"scan() needs a binary file object, got text-mode {type(fh).__name__} "
+            f"for {where}: open it with mode 'rb'"
+        )
+    data = fh.read()
+    if isinstance(data, str):
+        raise TypeError(
+            f"scan() needs a binary file object, {where} returned str from read(): "
+            "open it with mode 'rb'"
+        )
+    if data is None:
+        raise ScanError(where, "read() returned None (non-blocking file with no data ready)")
+    return data
+
+
+def _file_name(fh):
+    name = getattr(fh, "name", None)
+    if isinstance(name, (str, bytes, os.PathLike)):
+        return os.fsdecode(name)
+    return None
+
+
+def scan(source, *, limits=None):
+    """Scan a pickle-family input without loading it and return a Report.
+
+    ``source`` is a path (str or os.PathLike), a bytes-like object (scanned
+    in place, without a copy), or a binary file object (read from its current
+    position to the end and left open). ``limits`` overrides some of
+    ``safepickle._native.default_limits()``.
+
+    Raises ScanError when the input cannot be read or scanned, TypeError for
+    a source of the wrong kind (text-mode files included).
+    """
+    if isinstance(source, _BYTES_LIKE):
+        path, where = None, "<bytes>"
+        data = source
+        if isinstance(data, memoryview) and not data.c_contiguous:
+            data = data.tobytes()
+    elif isinstance(source, (str, os.PathLike)):
+        path = os.fsdecode(source)
+        where = path
+        try:
+            data = _read_path(source)
+        except OSError as exc:
+            raise ScanError(where, exc.strerror or str(exc)) from exc
+    elif hasattr(source, "read"):
+        path = _file_name(source)
+        where = path if path is not None else "<file>"
+        try:
+            data = _read_file(source, where)
+        except OSError as exc:
+            raise ScanError(where, exc.strerror or str(exc)) from exc
+        if not isinstance(data, _BYTES_LIKE):
+            raise TypeError(
+                f"read() of {where} returned {type(data).__name__}, expected bytes"
+            )
+    else:
+        raise TypeError(
+            "scan() takes a path, a bytes-like object or a binary file object, "
+            f"not {type(source).__name__}"
+        )
+
+    try:
+        raw = _native.scan(data, limits)
+    except _native.ScanError as exc:
+        raise ScanError(where, str(exc)) from exc
+    return Report(raw, path=path)

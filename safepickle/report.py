@@ -1,0 +1,120 @@
+"""The Report object: a scan report dict with convenient accessors."""
+
+from . import _native
+
+_FEATURE_NAMES = None
+
+
+def _feature_names():
+    # Cached: the layout is fixed for the lifetime of the extension.
+    global _FEATURE_NAMES
+    if _FEATURE_NAMES is None:
+        _FEATURE_NAMES = tuple(_native.feature_names())
+    return _FEATURE_NAMES
+
+
+def _walk_streams(raw):
+    """Every stream dict, nested pickles included, in file order: each
+    stream is followed by the streams of the pickles nested in it."""
+    pending = [iter(raw.get("streams", ()))]
+    while pending:
+        stream = next(pending[-1], None)
+        if stream is None:
+            pending.pop()
+            continue
+        yield stream
+        nested = [n["report"] for n in stream.get("nested", ()) if n.get("report")]
+        if nested:
+            pending.append(s for report in nested for s in report.get("streams", ()))
+
+
+class Report:
+    """What scanning one input found.
+
+    ``raw`` is the dict of docs/report-schema.md; the attributes are views
+    of it. ``globals``, ``calls`` and ``anomalies`` cover every stream and
+    every nested pickle; a call's ``index`` and a value's ``global`` index
+    refer to the stream the call belongs to (see ``streams``).
+    """
+
+    __slots__ = (
+        "path",
+        "raw",
+        "format",
+        "verdict",
+        "score",
+        "reasons",
+        "streams",
+        "globals",
+        "calls",
+        "anomalies",
+        "features",
+        "limit_hit",
+    )
+
+    def __init__(self, raw, path=None):
+        self.path = path
+        self.raw = raw
+        self.format = raw["format"]
+        self.verdict = raw["verdict"]
+        self.score = raw["score"]
+        self.reasons = list(raw["reasons"])
+        self.streams = raw["streams"]
+        self.features = raw["features"]
+        self.limit_hit = raw["limit_hit"]
+
+        seen = {}
+        calls = []
+        anomalies = []
+        for stream in _walk_streams(raw):
+            for g in stream["globals"]:
+                seen.setdefault(f"{g['module']}.{g['name']}", None)
+            calls.extend(stream["calls"])
+            anomalies.extend(stream["anomalies"])
+        self.globals = list(seen)
+        self.calls = calls
+        self.anomalies = anomalies
+
+    @property
+    def feature_names(self):
+        return list(_feature_names())
+
+    @property
+    def is_benign(self):
+        return self.verdict == "benign"
+
+    @property
+    def is_unsafe(self):
+        return self.verdict == "unsafe"
+
+    def to_json(self):
+        """The stable per-file record of ``safepickle scan --json``."""
+        return {
+            "path": self.path,
+            "format": self.format,
+            "verdict": self.verdict,
+            "score": self.score,
+            "reasons": list(self.reasons),
+            "globals": list(self.globals),
+            "error": None,
+        }
+
+    def __repr__(self):
+        where = "" if self.path is None else f" path={self.path!r}"
+        return (
+            f"<Report{where} format={self.format!r} verdict={self.verdict!r}"
+            f" globals={len(self.globals)}>"
+        )
+
+
+def error_record(path, message):
+    """The ``--json`` record of an input that could not be scanned."""
+    return {
+        "path": path,
+        "format": None,
+        "verdict": "error",
+        "score": None,
+        "reasons": [message],
+        "globals": [],
+        "error": message,
+    }
