@@ -133,28 +133,53 @@ static const char *const shell_marks[] = {
     "/etc/shadow", "echo ",     "touch /",   "cat /",      "uname -",
 };
 
-static int contains(const uint8_t *s, size_t n, const char *mark, int fold)
+/* Data is binary (tensor and array payloads) when a quarter of its first
+ * bytes are neither printable ASCII nor whitespace. */
+static int looks_binary(const uint8_t *s, size_t n)
 {
-    size_t m = strlen(mark);
-    if (m == 0 || m > n)
-        return 0;
-    unsigned char first = (unsigned char)mark[0];
-    for (size_t i = 0; i + m <= n; i++) {
-        unsigned char c = s[i];
+    size_t probe = n < 256 ? n : 256, other = 0;
+
+    for (size_t i = 0; i < probe; i++)
+        if (!((s[i] >= 0x20 && s[i] < 0x7f) || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+            other++;
+    return other * 4 > probe;
+}
+
+/* One pass over the text whatever the number of marks: marks are grouped
+ * by their first byte, so each position is compared with the few marks
+ * that can start there. */
+static int has_mark(const uint8_t *s, size_t n, const char *const *marks, size_t count, int fold)
+{
+    uint64_t first[4] = {0, 0, 0, 0};
+
+    for (size_t k = 0; k < count; k++) {
+        uint8_t c = (uint8_t)marks[k][0];
+        first[c >> 6] |= (uint64_t)1 << (c & 63);
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = s[i];
+
         if (fold && c >= 'A' && c <= 'Z')
-            c = (unsigned char)(c - 'A' + 'a');
-        if (c != first)
+            c = (uint8_t)(c - 'A' + 'a');
+        if (!(first[c >> 6] & ((uint64_t)1 << (c & 63))))
             continue;
-        size_t j = 1;
-        for (; j < m; j++) {
-            unsigned char d = s[i + j];
-            if (fold && d >= 'A' && d <= 'Z')
-                d = (unsigned char)(d - 'A' + 'a');
-            if (d != (unsigned char)mark[j])
-                break;
+        for (size_t k = 0; k < count; k++) {
+            const char *mk = marks[k];
+            size_t j = 0;
+
+            if ((uint8_t)mk[0] != c)
+                continue;
+            for (j = 1; mk[j] != '\0' && i + j < n; j++) {
+                uint8_t d = s[i + j];
+
+                if (fold && d >= 'A' && d <= 'Z')
+                    d = (uint8_t)(d - 'A' + 'a');
+                if (d != (uint8_t)mk[j])
+                    break;
+            }
+            if (mk[j] == '\0')
+                return 1;
         }
-        if (j == m)
-            return 1;
     }
     return 0;
 }
@@ -220,18 +245,17 @@ unsigned sp_string_class(const uint8_t *s, uint64_t len)
 {
     size_t n = len > SP_STR_SCAN_MAX ? SP_STR_SCAN_MAX : (size_t)len;
     unsigned flags = 0;
-    for (size_t i = 0; i < sizeof code_marks / sizeof code_marks[0]; i++) {
-        if (contains(s, n, code_marks[i], 0)) {
-            flags |= SP_STR_CODE;
-            break;
-        }
-    }
-    for (size_t i = 0; i < sizeof shell_marks / sizeof shell_marks[0]; i++) {
-        if (contains(s, n, shell_marks[i], 1)) {
-            flags |= SP_STR_SHELL;
-            break;
-        }
-    }
+
+    /* array and tensor payloads are binary: code and commands are text,
+     * and a text payload hidden behind a binary prefix still shows in
+     * the first kilobyte scanned, in the capabilities of the callee and in
+     * the nested-pickle search */
+    if (looks_binary(s, n) && n > SP_STR_BINARY_SCAN)
+        n = SP_STR_BINARY_SCAN;
+    if (has_mark(s, n, code_marks, sizeof code_marks / sizeof code_marks[0], 0))
+        flags |= SP_STR_CODE;
+    if (has_mark(s, n, shell_marks, sizeof shell_marks / sizeof shell_marks[0], 1))
+        flags |= SP_STR_SHELL;
     if (sp_string_names_danger(s, len))
         flags |= SP_STR_DANGER;
     return flags;

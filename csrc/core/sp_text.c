@@ -530,11 +530,16 @@ sp_floatparse sp_parse_float_line(const uint8_t *line, size_t len)
 /* Shortest decimal digits that read back as x (x finite, > 0), choosing the
  * nearest among equally short ones, as repr() does. *decpt is the position
  * of the point relative to the first digit: x = 0.digits * 10^decpt. */
-static int shortest_digits(double x, char *digits, int *decpt)
+/* Shortest digits that round-trip, searched upward from start: a caller
+ * that only needs to know whether some text is the shortest form can start
+ * one below the text's own digit count. */
+static int shortest_digits(double x, char *digits, int *decpt, int start)
 {
     char buf[64];
 
-    for (int prec = 1; prec <= 17; prec++) {
+    if (start < 1)
+        start = 1;
+    for (int prec = start; prec <= 17; prec++) {
         char d[32];
         int nd = 0;
         int e;
@@ -600,6 +605,23 @@ static int shortest_digits(double x, char *digits, int *decpt)
     return -1;
 }
 
+/* Significant digits of a float's text, leading and trailing zeros aside. */
+static int significant_digits(const uint8_t *s, size_t n)
+{
+    int count = 0, trailing = 0, seen = 0;
+
+    for (size_t i = 0; i < n && s[i] != 'e' && s[i] != 'E'; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            continue;
+        if (s[i] == '0' && !seen)
+            continue;
+        seen = 1;
+        count++;
+        trailing = s[i] == '0' ? trailing + 1 : 0;
+    }
+    return count - trailing;
+}
+
 static int float_repr_matches(const uint8_t *s, size_t n, double x)
 {
     char out[64];
@@ -621,7 +643,7 @@ static int float_repr_matches(const uint8_t *s, size_t n, double x)
         memcpy(out + k, "0.0", 3);
         k += 3;
     } else {
-        nd = shortest_digits(x, digits, &decpt);
+        nd = shortest_digits(x, digits, &decpt, significant_digits(s, n) - 1);
         if (nd <= 0)
             return 0;
         if (decpt > -4 && decpt <= 16) {
