@@ -524,7 +524,9 @@ static PyObject *nested_report(conv *c, const sp_result *result)
 
 static PyObject *nested_to_dict(conv *c, const sp_nested *n)
 {
-    const char *reason = n->reason == SP_NESTED_LOADS_ARG ? "loads_arg" : "looks_like";
+    static const char *const reasons[] = {"loads_arg", "looks_like", "alt_buffer", "alt_python"};
+    const char *reason =
+        n->reason < sizeof(reasons) / sizeof(reasons[0]) ? reasons[n->reason] : "unknown";
     PyObject *d = PyDict_New();
     if (d == NULL)
         return NULL;

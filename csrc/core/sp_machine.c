@@ -215,22 +215,29 @@ static sp_slot none_slot(void)
 
 /* ---- reading the input ------------------------------------------------ */
 
-/* An argument that runs past the end of its frame reads different bytes
- * depending on how the loader is fed: pickle.loads sees the next bytes of
- * the buffer, while _pickle reading a file refills its buffer from the
- * file and drops what was left of the frame. Benign picklers never do it. */
-static void check_straddle(sp_machine *m, uint64_t n)
+/* An argument that runs past the end of its frame is read differently by
+ * each loader: pickle.loads reads on through the buffer; _pickle reading a
+ * file refills its buffer from the file, dropping what was left of the
+ * frame, and reads the whole argument from the frame's end; pickle.py
+ * raises. The primary reading is the file one; the others are scanned as
+ * alternates. Benign picklers never do this. Returns -1 when the reading
+ * fails here. */
+static int straddle(sp_machine *m)
 {
-    if (m->frame_end && m->pos < m->frame_end && m->frame_end - m->pos < n) {
-        add_anomaly(m, SP_AN_FRAME_MISUSE, "argument crosses the end of its frame");
-        speculate(m, "argument crosses a frame end: file and buffer loaders read different bytes");
-        m->frame_end = 0;
-    }
+    add_anomaly(m, SP_AN_FRAME_MISUSE, "argument crosses the end of its frame");
+    m->st->alternates |= SP_MODE_BUFFER | SP_MODE_PYTHON;
+    if (m->res->mode & SP_MODE_PYTHON)
+        return fail(m, "pickle exhausted before end of frame");
+    if (!(m->res->mode & SP_MODE_BUFFER))
+        m->pos = m->frame_end;
+    m->frame_end = 0;
+    return 0;
 }
 
 static int read_bytes(sp_machine *m, uint64_t n, const uint8_t **out)
 {
-    check_straddle(m, n);
+    if (m->frame_end && m->pos < m->frame_end && m->frame_end - m->pos < n)
+        SP_TRY(straddle(m));
     if (m->len - m->pos < n)
         return truncated(m);
     *out = m->buf + m->pos;
@@ -242,11 +249,16 @@ static int read_bytes(sp_machine *m, uint64_t n, const uint8_t **out)
 static int read_line(sp_machine *m, const uint8_t **line, uint64_t *len)
 {
     const uint8_t *start = m->buf + m->pos;
-    const uint8_t *nl = memchr(start, '\n', (size_t)(m->len - m->pos));
+    const uint8_t *nl;
 
+    if (m->frame_end && m->pos < m->frame_end &&
+        memchr(start, '\n', (size_t)(m->frame_end - m->pos)) == NULL) {
+        SP_TRY(straddle(m));
+        start = m->buf + m->pos;
+    }
+    nl = memchr(start, '\n', (size_t)(m->len - m->pos));
     if (nl == NULL)
         return truncated(m);
-    check_straddle(m, (uint64_t)(nl - start) + 1);
     *line = start;
     *len = (uint64_t)(nl - start) + 1;
     m->pos += *len;
@@ -1676,7 +1688,9 @@ static int load_frame(sp_machine *m)
         /* _pickle raises before the frame runs; pickle.py runs what the
          * frame holds and fails only when an opcode needs a missing byte */
         add_anomaly(m, SP_AN_FRAME_MISUSE, "frame longer than the data");
-        speculate(m, "FRAME longer than the data: _pickle raises, pickle.py reads on");
+        m->st->alternates |= SP_MODE_PYTHON;
+        if (!(m->res->mode & SP_MODE_PYTHON))
+            return truncated(m);
         size = m->len - m->pos;
     }
     if (size == 0)

@@ -34,6 +34,8 @@ void sp_limits_default(sp_limits *limits)
 }
 
 static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *err);
+static sp_status scan_nested_mode(sp_result *parent, const sp_limits *limits, const uint8_t *data,
+                                  uint64_t len, uint8_t mode, sp_result **out, sp_error *err);
 
 static void note_limit(sp_result *res, const char *detail)
 {
@@ -257,6 +259,42 @@ static void mark_discarded(sp_result *res, const sp_limits *limits, sp_stream *s
     }
 }
 
+/* Where another loader would read this stream differently, scan that
+ * reading too: its findings count like those of a nested pickle. */
+static sp_status scan_alternates(sp_result *res, const sp_limits *limits, sp_stream *st,
+                                 sp_error *err)
+{
+    static const struct {
+        uint8_t mode, reason;
+    } readings[] = {{SP_MODE_BUFFER, SP_NESTED_ALT_BUFFER}, {SP_MODE_PYTHON, SP_NESTED_ALT_PYTHON}};
+
+    for (size_t i = 0; i < sizeof(readings) / sizeof(readings[0]); i++) {
+        sp_result *alt = NULL;
+        sp_nested *n;
+        sp_status status;
+
+        if (!(st->alternates & readings[i].mode) || (res->mode & readings[i].mode))
+            continue;
+        status = scan_nested_mode(res, limits, res->input + st->start, res->input_len - st->start,
+                                  (uint8_t)(res->mode | readings[i].mode), &alt, err);
+        if (status != SP_OK)
+            return status;
+        if (alt == NULL)
+            continue;
+        if (sp_arena_grow(res->arena, (void **)&st->nested, &st->nested_cap, st->n_nested + 1,
+                          sizeof(sp_nested)) < 0) {
+            note_limit(res, "memory cap reached while recording nested pickles");
+            return SP_OK;
+        }
+        n = &st->nested[st->n_nested++];
+        n->reason = readings[i].reason;
+        n->call = UINT32_MAX;
+        n->offset = st->start;
+        n->result = alt;
+    }
+    return SP_OK;
+}
+
 static int is_garbage(const sp_stream *st)
 {
     return st->end_kind == SP_END_ERROR && st->n_ops == 1 &&
@@ -285,6 +323,11 @@ static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *
         }
         st = &res->streams[res->n_streams];
         memset(st, 0, sizeof(*st));
+        if (res->n_streams > 0 && res->streams[res->n_streams - 1].speculative) {
+            /* reached only if the speculation before it holds */
+            st->speculative = 1;
+            st->speculative_offset = off;
+        }
         status = sp_machine_run(res, limits, off, st, err);
         if (status != SP_OK)
             return status;
@@ -297,6 +340,8 @@ static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *
         res->n_streams++;
         mark_discarded(res, limits, st);
         status = find_nested(res, limits, st, err);
+        if (status == SP_OK)
+            status = scan_alternates(res, limits, st, err);
         if (status != SP_OK)
             return status;
         st =
@@ -315,8 +360,17 @@ static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *
     return SP_OK;
 }
 
+static sp_status scan_nested_mode(sp_result *parent, const sp_limits *limits, const uint8_t *data,
+                                  uint64_t len, uint8_t mode, sp_result **out, sp_error *err);
+
 sp_status sp_scan_nested(sp_result *parent, const sp_limits *limits, const uint8_t *data,
                          uint64_t len, sp_result **out, sp_error *err)
+{
+    return scan_nested_mode(parent, limits, data, len, 0, out, err);
+}
+
+static sp_status scan_nested_mode(sp_result *parent, const sp_limits *limits, const uint8_t *data,
+                                  uint64_t len, uint8_t mode, sp_result **out, sp_error *err)
 {
     sp_result *nested;
 
@@ -334,6 +388,7 @@ sp_status sp_scan_nested(sp_result *parent, const sp_limits *limits, const uint8
     nested->input = data;
     nested->input_len = len;
     nested->nesting = parent->nesting + 1;
+    nested->mode = mode;
     nested->root = parent->root ? parent->root : parent;
     *out = nested;
     return run_streams(nested, limits, err);

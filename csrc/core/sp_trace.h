@@ -164,8 +164,16 @@ typedef struct sp_result sp_result;
 
 typedef enum sp_nested_reason {
     SP_NESTED_LOADS_ARG = 0, /* handed to a loads-like callable */
-    SP_NESTED_LOOKS_LIKE     /* a str/bytes constant that parses as a pickle */
+    SP_NESTED_LOOKS_LIKE,    /* a str/bytes constant that parses as a pickle */
+    SP_NESTED_ALT_BUFFER,    /* the same stream as pickle.loads reads it */
+    SP_NESTED_ALT_PYTHON     /* the same stream as pickle.py reads it */
 } sp_nested_reason;
+
+/* How a stream is read. The primary reading is _pickle's with a file (what
+ * pickle.load and torch.load do); where another loader would read other
+ * bytes, that reading is scanned too, as an alternate nested result. */
+#define SP_MODE_BUFFER 0x01 /* _pickle with the whole pickle in memory */
+#define SP_MODE_PYTHON 0x02 /* pickle.py's _Unpickler (joblib's base) */
 
 typedef struct sp_nested {
     uint8_t reason;    /* sp_nested_reason */
@@ -181,6 +189,7 @@ typedef struct sp_stream {
     uint8_t proto;       /* first PROTO argument, 0 if none */
     uint8_t max_proto;   /* highest PROTO argument seen */
     uint8_t speculative; /* went on past a point where the loader may fail */
+    uint8_t alternates;  /* SP_MODE_* readings that would differ here */
     uint64_t speculative_offset;
     char error[SP_ERROR_MAX]; /* why the loader stops, if it does */
     uint64_t error_offset;
@@ -219,6 +228,7 @@ struct sp_result {
     const uint8_t *input; /* NOT owned: must outlive the result */
     uint64_t input_len;
     uint32_t nesting; /* 0 for the top level */
+    uint8_t mode;     /* SP_MODE_* of this reading */
     sp_stream *streams;
     uint32_t n_streams, streams_cap;
     uint64_t trailing_offset; /* first byte not consumed by any stream */
