@@ -447,6 +447,12 @@ def tricks():
         ("frame-in-frame", P4 + frame(b"\x95\x02\x00\x00\x00\x00\x00\x00\x00N.")),
         ("frame-empty", P4 + frame(b"") + b"N."),
         ("frame-too-long", P4 + b"\x95\xff\x00\x00\x00\x00\x00\x00\x00N."),
+        # frozenset keeps one of each equal item, with Python's == across types
+        ("frozenset-equal-tuples", b"\x80\x01())\x91."),
+        ("frozenset-1-true-1.0", P4 + b"(K\x01\x88G?\xf0\x00\x00\x00\x00\x00\x00\x91."),
+        ("frozenset-str-vs-bytes", P4 + b"(\x8c\x01a\x8c\x01aC\x01a\x91."),
+        ("frozenset-nan-twice", P4 + b"(G\x7f\xf8\x00\x00\x00\x00\x00\x00G\x7f\xf8\x00\x00\x00\x00\x00\x00\x91."),
+        ("frozenset-same-global", b"(cos\nsystem\ncos\nsystem\n\x91."),
         ("frame-p2", P2 + frame(b"N.")),
         ("frame-split-opcode", P4 + frame(b"\x8c\x02o") + b"s."),
         # CPython's C loader drops what is left of a frame when an argument

@@ -1113,6 +1113,88 @@ static int load_dict(sp_machine *m)
     return push(m, d);
 }
 
+/* Python's == for values that can sit in a frozenset: numbers compare
+ * across bool/int/float, str never equals bytes, globals and call results
+ * equal only themselves.
+ * -1 when it cannot be told (truncated containers, big ints). */
+static int slot_equal(const sp_machine *m, const sp_slot *a, const sp_slot *b, int depth)
+{
+    int an = a->kind == SP_V_BOOL || a->kind == SP_V_INT || a->kind == SP_V_FLOAT;
+    int bn = b->kind == SP_V_BOOL || b->kind == SP_V_INT || b->kind == SP_V_FLOAT;
+
+    if (an && bn) {
+        if (a->kind != SP_V_FLOAT && b->kind != SP_V_FLOAT)
+            return a->u.i == b->u.i;
+        if (a->kind == SP_V_FLOAT && b->kind == SP_V_FLOAT)
+            return a->u.f == b->u.f;
+        double f = a->kind == SP_V_FLOAT ? a->u.f : b->u.f;
+        int64_t i = a->kind == SP_V_FLOAT ? b->u.i : a->u.i;
+        if (!(f >= -9223372036854775808.0 && f < 9223372036854775808.0) || f != (double)(int64_t)f)
+            return 0;
+        return (int64_t)f == i;
+    }
+    if (a->kind != b->kind)
+        return (a->kind == SP_V_BIGINT || b->kind == SP_V_BIGINT) && (an || bn) ? -1 : 0;
+    switch (a->kind) {
+    case SP_V_NONE:
+        return 1;
+    case SP_V_STR:
+    case SP_V_BYTES:
+        return a->len == b->len && memcmp(a->u.p, b->u.p, (size_t)a->len) == 0;
+    case SP_V_BIGINT:
+        return -1;
+    case SP_V_GLOBAL:
+        /* opaque: the same resolution is the same object; two lookups of
+         * one name usually are too, but nothing here imports to check */
+        return a->ref == b->ref ? 1 : -1;
+    case SP_V_RESULT:
+        return a->ref == b->ref;
+    case SP_V_TUPLE: {
+        const sp_obj *x = a->u.obj, *y = b->u.obj;
+        if (x == y)
+            return 1;
+        if (x->n_total != y->n_total)
+            return 0;
+        if (x->n_kept != x->n_total || y->n_kept != y->n_total || depth > 8)
+            return -1;
+        for (uint32_t i = 0; i < x->n_kept; i++) {
+            int r = slot_equal(m, &x->items[i], &y->items[i], depth + 1);
+            if (r != 1)
+                return r;
+        }
+        return 1;
+    }
+    case SP_V_FROZENSET:
+        if (a->u.obj == b->u.obj || (a->u.obj->n_total == 0 && b->u.obj->n_total == 0))
+            return 1;
+        return -1;
+    default:
+        return -1;
+    }
+}
+
+/* Drop the items a frozenset would not keep; small sets only, where the
+ * quadratic comparison stays cheap. */
+static void dedupe_set(sp_machine *m, sp_obj *obj)
+{
+    uint32_t out = 0;
+
+    if (obj->n_kept != obj->n_total)
+        return;
+    for (uint32_t i = 0; i < obj->n_kept; i++) {
+        int dup = 0;
+
+        for (uint32_t j = 0; j < out && !dup; j++)
+            dup = slot_equal(m, &obj->items[j], &obj->items[i], 0) == 1;
+        if (dup)
+            sp_slot_decref(m, &obj->items[i]);
+        else
+            obj->items[out++] = obj->items[i];
+    }
+    obj->n_kept = out;
+    obj->n_total = out;
+}
+
 static int load_frozenset(sp_machine *m)
 {
     uint32_t mark;
@@ -1127,6 +1209,7 @@ static int load_frozenset(sp_machine *m)
             return fail(m, "unhashable type in a frozenset");
         }
     SP_TRY(pop_into(m, SP_V_FROZENSET, mark, &f));
+    dedupe_set(m, f.u.obj);
     return push(m, f);
 }
 
