@@ -15,6 +15,8 @@
 #include <zip.h>
 
 #include "debug_text.h"
+#include "debug_unwrap.h"
+#include "debug_zip.h"
 #include "scan_limits.h"
 #include "report_convert.h"
 #include "sp_features.h"
@@ -69,16 +71,18 @@ static sp_status scan_without_gil(const uint8_t *data, size_t len, const sp_limi
     return status;
 }
 
-PyDoc_STRVAR(module_scan_doc, "scan(buffer, limits=None) -> dict\n\
+PyDoc_STRVAR(module_scan_doc, "scan(buffer, limits=None, detail=True) -> dict\n\
 \n\
 Scan a bytes-like object without running it and return the report dict\n\
 described in docs/report-schema.md. limits is None or a dict overriding\n\
-some of default_limits(). Raises ScanError when the core fails and\n\
+some of default_limits(). detail=False leaves call arguments and returned\n\
+values out (None), which is all a guard needs and much cheaper. Raises ScanError when the core fails and\n\
 MemoryError when it runs out of memory.");
 
 static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"buffer", "limits", NULL};
+    static char *kwlist[] = {"buffer", "limits", "detail", NULL};
+    int detail = 1;
     module_state *st = get_state(module);
     PyObject *source, *limits_obj = Py_None, *report = NULL;
     Py_buffer view;
@@ -91,7 +95,8 @@ static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
     size_t n_features = sp_feature_count();
     sp_status status = SP_OK;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:scan", kwlist, &source, &limits_obj))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|Op:scan", kwlist, &source, &limits_obj,
+                                     &detail))
         return NULL;
     if (sp_limits_from_object(limits_obj, &limits) < 0)
         return NULL;
@@ -124,7 +129,7 @@ static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
         goto done;
     }
     /* The result points into the buffer: convert before releasing it. */
-    report = sp_report_from_result(result, fmt, len, features, n_features, verdict);
+    report = sp_report_from_result(result, fmt, len, features, n_features, verdict, detail);
 
 done:
     if (result != NULL)
@@ -250,7 +255,7 @@ static PyMethodDef module_methods[] = {
     {"anomaly_codes", module_anomaly_codes, METH_NOARGS, module_anomaly_codes_doc},
     {"default_limits", module_default_limits, METH_NOARGS, module_default_limits_doc},
     {"library_versions", module_library_versions, METH_NOARGS, module_library_versions_doc},
-    SP_DEBUG_TEXT_METHODS{NULL, NULL, 0, NULL}};
+    SP_DEBUG_TEXT_METHODS SP_DEBUG_UNWRAP_METHODS SP_DEBUG_ZIP_METHODS{NULL, NULL, 0, NULL}};
 
 /* ---- module life cycle ------------------------------------------------ */
 

@@ -71,6 +71,7 @@ typedef struct conv {
     PyObject *shared; /* identity key (bytes) -> value dict already built */
     PyObject *elided[SP_V_KIND_COUNT + 1];
     size_t budget; /* value dicts still allowed */
+    int detail;    /* 0: argument and result values are left out */
     /* Fixed C strings by address: keys, type names, opcode names. */
     const char *str_key[STRING_CACHE_SIZE];
     PyObject *str_val[STRING_CACHE_SIZE];
@@ -474,10 +475,11 @@ static PyObject *call_to_dict(conv *c, const sp_stream *st, const sp_call *call)
         put(c, d, "opcode", cstr_or_none(c, sp_opcode_name(call->opcode))) < 0 ||
         put(c, d, "offset", u64(call->offset)) < 0 ||
         put(c, d, "callee", value_convert(c, st, &call->callee, 1)) < 0 ||
-        put(c, d, "args", value_convert(c, st, &call->args, 1)) < 0 ||
+        put(c, d, "args", c->detail ? value_convert(c, st, &call->args, 1) : Py_NewRef(Py_None)) <
+            0 ||
         put(c, d, "kwargs",
-            call->kind == SP_CALL_NEWOBJ_EX ? value_convert(c, st, &call->kwargs, 1)
-                                            : Py_NewRef(Py_None)) < 0 ||
+            call->kind == SP_CALL_NEWOBJ_EX && c->detail ? value_convert(c, st, &call->kwargs, 1)
+                                                         : Py_NewRef(Py_None)) < 0 ||
         put(c, d, "speculative", PyBool_FromLong(call->flags & SP_CF_SPECULATIVE)) < 0 ||
         put(c, d, "used", PyBool_FromLong(call->flags & SP_CF_USED)) < 0 ||
         put(c, d, "args_unknown", PyBool_FromLong(call->flags & SP_CF_ARGS_UNKNOWN)) < 0 ||
@@ -644,8 +646,8 @@ static PyObject *stream_to_dict(conv *c, const sp_stream *st)
             0 ||
         put(c, d, "nested", record_list(c, st, st->nested, st->n_nested, nested_at)) < 0 ||
         put(c, d, "result",
-            st->end_kind == SP_END_STOP ? value_convert(c, st, &st->result, 1)
-                                        : Py_NewRef(Py_None)) < 0 ||
+            st->end_kind == SP_END_STOP && c->detail ? value_convert(c, st, &st->result, 1)
+                                                     : Py_NewRef(Py_None)) < 0 ||
         put(c, d, "stats", stats_to_dict(c, st)) < 0) {
         Py_DECREF(d);
         return NULL;
@@ -727,10 +729,12 @@ static int fill_top(conv *c, PyObject *d, sp_format format, uint64_t input_len,
 }
 
 PyObject *sp_report_from_result(const sp_result *result, sp_format format, uint64_t input_len,
-                                const float *features, size_t n_features, const sp_verdict *verdict)
+                                const float *features, size_t n_features, const sp_verdict *verdict,
+                                int detail)
 {
     conv c;
     conv_init(&c);
+    c.detail = detail;
     int gc_was_enabled = PyGC_Disable();
     PyObject *d = NULL;
 

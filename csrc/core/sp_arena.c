@@ -38,7 +38,14 @@ void sp_arena_release(sp_arena *arena)
     arena->used = 0;
 }
 
+static void *arena_take(sp_arena *arena, size_t size, int zero);
+
 void *sp_arena_alloc(sp_arena *arena, size_t size)
+{
+    return arena_take(arena, size, 1);
+}
+
+static void *arena_take(sp_arena *arena, size_t size, int zero)
 {
     sp_arena_chunk *chunk = arena->head;
     size_t need;
@@ -70,7 +77,8 @@ void *sp_arena_alloc(sp_arena *arena, size_t size)
     p = (unsigned char *)chunk + SP_HEADER_SIZE + chunk->used;
     chunk->used += need;
     arena->used += need;
-    memset(p, 0, need);
+    if (zero)
+        memset(p, 0, need);
     return p;
 
 refuse:
@@ -104,11 +112,14 @@ int sp_arena_grow(sp_arena *arena, void **items, uint32_t *cap, uint32_t need, s
         ncap = UINT32_MAX;
     if (ncap < need)
         return -1;
-    fresh = sp_arena_alloc(arena, (size_t)ncap * item_size);
+    /* the copied part needs no zeroing: growing a large array would
+     * otherwise write it twice */
+    fresh = arena_take(arena, (size_t)ncap * item_size, 0);
     if (fresh == NULL)
         return -1;
     if (*items != NULL && *cap)
         memcpy(fresh, *items, (size_t)*cap * item_size);
+    memset((char *)fresh + (size_t)*cap * item_size, 0, (size_t)(ncap - *cap) * item_size);
     *items = fresh;
     *cap = (uint32_t)ncap;
     return 0;

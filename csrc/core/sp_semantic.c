@@ -1,5 +1,7 @@
 #include "sp_semantic.h"
 
+#include <pthread.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,31 +147,50 @@ static int looks_binary(const uint8_t *s, size_t n)
     return other * 4 > probe;
 }
 
-/* One pass over the text whatever the number of marks: marks are grouped
- * by their first byte, so each position is compared with the few marks
- * that can start there. */
-static int has_mark(const uint8_t *s, size_t n, const char *const *marks, size_t count, int fold)
-{
-    uint64_t first[4] = {0, 0, 0, 0};
+/* One pass over the text whatever the number of marks: marks are indexed
+ * by their first byte once, so each position is compared only with the few
+ * marks that can start there. */
+#define SP_MARKS_PER_BYTE 16
 
-    for (size_t k = 0; k < count; k++) {
+typedef struct mark_index {
+    uint8_t count[256];
+    uint8_t which[256][SP_MARKS_PER_BYTE];
+    uint8_t length[64];
+} mark_index;
+
+static mark_index code_index, shell_index;
+static pthread_once_t mark_index_once = PTHREAD_ONCE_INIT;
+
+static void index_marks(mark_index *ix, const char *const *marks, size_t count)
+{
+    memset(ix, 0, sizeof(*ix));
+    for (size_t k = 0; k < count && k < 64; k++) {
         uint8_t c = (uint8_t)marks[k][0];
-        first[c >> 6] |= (uint64_t)1 << (c & 63);
+
+        ix->length[k] = (uint8_t)strlen(marks[k]);
+        if (ix->count[c] < SP_MARKS_PER_BYTE)
+            ix->which[c][ix->count[c]++] = (uint8_t)k;
     }
+}
+
+static void build_mark_indexes(void);
+
+static int has_mark(const uint8_t *s, size_t n, const char *const *marks, const mark_index *ix,
+                    int fold)
+{
     for (size_t i = 0; i < n; i++) {
         uint8_t c = s[i];
 
         if (fold && c >= 'A' && c <= 'Z')
             c = (uint8_t)(c - 'A' + 'a');
-        if (!(first[c >> 6] & ((uint64_t)1 << (c & 63))))
-            continue;
-        for (size_t k = 0; k < count; k++) {
+        for (uint8_t w = 0; w < ix->count[c]; w++) {
+            uint8_t k = ix->which[c][w];
             const char *mk = marks[k];
-            size_t j = 0;
+            size_t len = ix->length[k], j;
 
-            if ((uint8_t)mk[0] != c)
+            if (len > n - i)
                 continue;
-            for (j = 1; mk[j] != '\0' && i + j < n; j++) {
+            for (j = 1; j < len; j++) {
                 uint8_t d = s[i + j];
 
                 if (fold && d >= 'A' && d <= 'Z')
@@ -177,7 +198,7 @@ static int has_mark(const uint8_t *s, size_t n, const char *const *marks, size_t
                 if (d != (uint8_t)mk[j])
                     break;
             }
-            if (mk[j] == '\0')
+            if (j == len)
                 return 1;
         }
     }
@@ -204,12 +225,21 @@ static const char *const harmless_dunders[] = {"__name__", "__qualname__", "__do
 
 static int eq_mark(const uint8_t *s, size_t n, const char *mark)
 {
+    /* most components differ at the first byte: reject before strlen */
+    if (n == 0 || (uint8_t)mark[0] != s[0])
+        return 0;
     return strlen(mark) == n && memcmp(s, mark, n) == 0;
 }
+
+/* First bytes of danger_names: most components are rejected by one test. */
+static uint64_t danger_first[4];
 
 static int component_is_danger(const uint8_t *s, size_t n)
 {
     if (n == 0)
+        return 0;
+    if (s[0] != '_' && s[0] != 'p' && s[0] != 's' &&
+        !(danger_first[s[0] >> 6] & ((uint64_t)1 << (s[0] & 63))))
         return 0;
     if (n > 4 && s[0] == '_' && s[1] == '_' && s[n - 1] == '_' && s[n - 2] == '_') {
         for (size_t i = 0; i < sizeof harmless_dunders / sizeof harmless_dunders[0]; i++)
@@ -227,6 +257,7 @@ static int component_is_danger(const uint8_t *s, size_t n)
 
 int sp_string_names_danger(const uint8_t *s, uint64_t len)
 {
+    pthread_once(&mark_index_once, build_mark_indexes);
     /* Attribute names are short; a long string is not one. */
     if (len == 0 || len > 256)
         return 0;
@@ -241,6 +272,16 @@ int sp_string_names_danger(const uint8_t *s, uint64_t len)
     return 0;
 }
 
+static void build_mark_indexes(void)
+{
+    for (size_t i = 0; i < sizeof danger_names / sizeof danger_names[0]; i++) {
+        uint8_t c = (uint8_t)danger_names[i][0];
+        danger_first[c >> 6] |= (uint64_t)1 << (c & 63);
+    }
+    index_marks(&code_index, code_marks, sizeof code_marks / sizeof code_marks[0]);
+    index_marks(&shell_index, shell_marks, sizeof shell_marks / sizeof shell_marks[0]);
+}
+
 unsigned sp_string_class(const uint8_t *s, uint64_t len)
 {
     size_t n = len > SP_STR_SCAN_MAX ? SP_STR_SCAN_MAX : (size_t)len;
@@ -252,9 +293,10 @@ unsigned sp_string_class(const uint8_t *s, uint64_t len)
      * the nested-pickle search */
     if (looks_binary(s, n) && n > SP_STR_BINARY_SCAN)
         n = SP_STR_BINARY_SCAN;
-    if (has_mark(s, n, code_marks, sizeof code_marks / sizeof code_marks[0], 0))
+    pthread_once(&mark_index_once, build_mark_indexes);
+    if (has_mark(s, n, code_marks, &code_index, 0))
         flags |= SP_STR_CODE;
-    if (has_mark(s, n, shell_marks, sizeof shell_marks / sizeof shell_marks[0], 1))
+    if (has_mark(s, n, shell_marks, &shell_index, 1))
         flags |= SP_STR_SHELL;
     if (sp_string_names_danger(s, len))
         flags |= SP_STR_DANGER;
