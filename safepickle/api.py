@@ -43,13 +43,15 @@ def _file_name(fh):
     return None
 
 
-def scan(source, *, limits=None):
+def scan(source, *, limits=None, detail=True):
     """Scan a pickle-family input without loading it and return a Report.
 
     ``source`` is a path (str or os.PathLike), a bytes-like object (scanned
     in place, without a copy), or a binary file object (read from its current
     position to the end and left open). ``limits`` overrides some of
-    ``safepickle._native.default_limits()``.
+    ``safepickle._native.default_limits()``. With ``detail=False`` the
+    report leaves call arguments and returned values out (None), which is
+    all a verdict needs and much cheaper on large pickles.
 
     Raises ScanError when the input cannot be read or scanned, TypeError for
     a source of the wrong kind (text-mode files included).
@@ -84,7 +86,7 @@ def scan(source, *, limits=None):
         )
 
     try:
-        raw = _native.scan(data, limits)
+        raw = _native.scan(data, limits, detail)
     except _native.ScanError as exc:
         raise ScanError(where, str(exc)) from exc
     return Report(raw, path=path)

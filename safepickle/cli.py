@@ -67,11 +67,38 @@ def _explicit(path):
     return Target(path)
 
 
-def _walk(top):
+# What a directory walk scans: files named like model files, and files whose
+# first bytes are a pickle protocol header or a container a loader unpacks.
+# Anything else (sources, READMEs, images) is no pickle any loader would run
+# as found; --all scans it anyway. Files named on the command line are always
+# scanned.
+MODEL_SUFFIXES = frozenset(
+    ".pkl .pickle .pk .p .pt .pth .bin .ckpt .joblib .jbl .jl .npy .npz .dat .data "
+    ".model .sav .dill .z .gz .bz2 .xz .lzma .lz4 .zst .tar .zip .mar".split()
+)
+MODEL_MAGIC = (b"PK\x03\x04", b"\x93NUMPY", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00",
+               b"\x28\xb5\x2f\xfd", b"\x04\x22\x4d\x18", b"ZF0x")
+
+
+def looks_like_model_file(path):
+    if os.path.splitext(path)[1].lower() in MODEL_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return True  # let the scan report why it cannot be read
+    if len(head) >= 2 and head[0] == 0x80 and head[1] <= 5:
+        return True
+    return head.startswith(MODEL_MAGIC)
+
+
+def _walk(top, every_file=False, skipped=None):
     """Regular files under top, sorted, each directory's files before its
     subdirectories. Symlinked directories are not followed (no loops, no
     file seen twice through two routes); symlinks to files are scanned under
-    their own path."""
+    their own path. Unless every_file, files that are not model files are
+    counted in skipped[0] instead."""
     errors = []
     for root, dirs, files in os.walk(top, onerror=errors.append):
         while errors:
@@ -87,15 +114,18 @@ def _walk(top):
                              else _describe(exc))
                 continue
             if stat.S_ISREG(st.st_mode):
-                yield Target(path)
+                if every_file or looks_like_model_file(path):
+                    yield Target(path)
+                elif skipped is not None:
+                    skipped[0] += 1
     for exc in errors:
         yield Target(exc.filename or top, _describe(exc))
 
 
-def collect_targets(paths):
+def collect_targets(paths, every_file=False, skipped=None):
     seen = set()
     for arg in paths:
-        found = _walk(arg) if os.path.isdir(arg) else [_explicit(arg)]
+        found = _walk(arg, every_file, skipped) if os.path.isdir(arg) else [_explicit(arg)]
         for target in found:
             key = os.path.normpath(target.path)
             if key not in seen:
@@ -228,7 +258,7 @@ def scan_one(target, limits):
     if target.error is not None:
         return error_record(target.path, target.error)
     try:
-        report = scan(target.path, limits=limits)
+        report = scan(target.path, limits=limits, detail=False)
     except ScanError as exc:
         return error_record(target.path, exc.reason)
     except MemoryError:
@@ -239,7 +269,8 @@ def scan_one(target, limits):
 
 def run_scan(args, stdout, stderr):
     limits = _limits_from_args(args.parser, args)
-    targets = list(collect_targets(args.paths))
+    skipped = [0]
+    targets = list(collect_targets(args.paths, args.all, skipped))
     progress = Progress(
         stderr,
         len(targets),
@@ -269,6 +300,10 @@ def run_scan(args, stdout, stderr):
         progress.update(len(targets), "", force=True)
     finally:
         progress.clear()
+    if skipped[0]:
+        stderr.write("safepickle: skipped %d file%s that %s not model files (--all scans them)\n"
+                     % (skipped[0], "" if skipped[0] == 1 else "s",
+                        "is" if skipped[0] == 1 else "are"))
     return status
 
 
@@ -296,6 +331,9 @@ def build_parser():
                    help="one JSON object per file and line (JSON Lines)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print only files that are not benign")
+    p.add_argument("--all", action="store_true",
+                   help="in directories, scan every file, not only model files "
+                        "(named like one, or starting with a pickle or container header)")
     p.add_argument("--no-progress", action="store_true",
                    help="never draw a progress bar (it is drawn on stderr only when "
                    "stderr is a terminal and the run is long)")

@@ -291,3 +291,50 @@ def test_no_progress_option_and_short_runs(many_files, tmp_path_factory):
     (few / "one.pkl").write_bytes(BENIGN)
     status, _, terminal = run_with_terminal_stderr("scan", few)
     assert status == 0 and terminal == ""
+
+
+# ---- which files a directory walk scans -------------------------------------------
+
+
+def _tree(tmp_path):
+    (tmp_path / "README.md").write_text("# notes\n")
+    (tmp_path / "train.py").write_text("import os\nprint('hi')\n")
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps({"w": [1.0, 2.0]}, protocol=4))
+    # no extension, but a protocol header: a loader would run it
+    (tmp_path / "weights").write_bytes(b"\x80\x04cos\nsystem\n(S'x'\ntR.")
+    return tmp_path
+
+
+def _main(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    status = cli.main(list(argv), stdout=out, stderr=err)
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_walk_scans_model_files_and_skips_the_rest(tmp_path):
+    top = _tree(tmp_path)
+    status, out, err = _main("scan", "--json", "--no-progress", str(top))
+    rows = [json.loads(line) for line in out.splitlines()]
+    names = sorted(os.path.basename(r["path"]) for r in rows)
+    assert names == ["model.pkl", "weights"]
+    assert {os.path.basename(r["path"]): r["verdict"] for r in rows} == {
+        "model.pkl": "benign", "weights": "unsafe"}
+    assert status == cli.EXIT_UNSAFE
+    assert "skipped 2 files" in err
+
+
+def test_walk_with_all_scans_every_file(tmp_path):
+    top = _tree(tmp_path)
+    status, out, err = _main("scan", "--json", "--no-progress", "--all", str(top))
+    rows = {os.path.basename(json.loads(line)["path"]): json.loads(line) for line in out.splitlines()}
+    assert sorted(rows) == ["README.md", "model.pkl", "train.py", "weights"]
+    assert rows["README.md"]["verdict"] == "error"
+    assert status == cli.EXIT_ERROR
+    assert "skipped" not in err
+
+
+def test_named_file_is_scanned_whatever_its_name(tmp_path):
+    top = _tree(tmp_path)
+    status, out, _ = _main("scan", "--json", "--no-progress", str(top / "train.py"))
+    assert json.loads(out)["verdict"] == "error"
+    assert status == cli.EXIT_ERROR
