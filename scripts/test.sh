@@ -115,6 +115,8 @@ done
     # Route Python objects through malloc so ASan also sees overruns of
     # buffers the extension receives from or hands to Python.
     export PYTHONMALLOC=malloc
+    # Fewer random examples per property: see tests/budget.py.
+    export SAFEPICKLE_EXAMPLES_SCALE=0.25
     # Subprocesses started by the tests import the same copy.
     export PYTHONPATH="$SAN_TREE${PYTHONPATH:+:$PYTHONPATH}"
 

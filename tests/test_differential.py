@@ -45,6 +45,7 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from tests.budget import scaled
 
 from . import pickle_gen
 from . import recording as R
@@ -540,7 +541,7 @@ class _Differential:
 
 # Each implementation gets its own hypothesis test function: one function
 # shared through the base class would be run by two executors.
-fuzz = settings(max_examples=250, deadline=None, database=None,
+fuzz = settings(max_examples=scaled(250), deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -5,6 +5,7 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.budget import scaled
 
 import safepickle
 from safepickle import _native
@@ -128,7 +129,7 @@ def test_empty_input_is_an_error_verdict():
     assert report["verdict"] == "error"
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=scaled(600), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=512))
 def test_any_bytes_give_a_report(data):
     report = scan(data, max_ops=100_000)
@@ -140,7 +141,7 @@ def test_any_bytes_give_a_report(data):
 OPCODE_BYTES = sorted({ord(c) for c in "(.0125FIJKLMNPQRSTUVXabcdeghijlopqrstu}])"} | set(range(0x80, 0x99)))
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=scaled(600), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(st.sampled_from(OPCODE_BYTES), st.integers(0, 255)), max_size=300))
 def test_opcode_soup_gives_a_report(ops):
     data = bytes(ops)

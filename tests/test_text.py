@@ -19,6 +19,7 @@ from decimal import Decimal, localcontext
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.budget import scaled
 
 from safepickle import _native
 
@@ -29,7 +30,7 @@ INT64_MAX = 2**63 - 1
 COUNTS = collections.Counter()
 
 SETTINGS = settings(
-    max_examples=2000,
+    max_examples=scaled(2000),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
