@@ -112,7 +112,7 @@ PyObject *sp_debug_zip_entries(PyObject *self, PyObject *args)
         PyErr_SetString(st == SP_ERR_NOMEM ? PyExc_MemoryError : PyExc_ValueError, err.message);
         goto done;
     }
-    if (st == SP_OK)
+    if (st == SP_OK || !z.torch_magic)
         torch_st = sp_zip_torch_pickle(&z, &pkl, &pkl_len, &torch_err);
     else
         memcpy(&torch_err, &err, sizeof(err));
