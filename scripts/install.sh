@@ -87,7 +87,19 @@ install_package() {
     say "extension built: $native"
 }
 
+install_torch() {
+    # The zip reader's tests compare it with torch.load itself. Pinned: an
+    # unpinned install would pull the CUDA build.
+    if "$PYTHON" -c "import torch" >/dev/null 2>&1; then
+        say "torch already installed"
+    else
+        say "pip install torch==2.13.0"
+        "$PYTHON" -m pip install -q torch==2.13.0
+    fi
+}
+
 install_system_packages
 install_build_tools
 install_package
+install_torch
 say "done"

@@ -410,8 +410,7 @@ static sp_status stream_failure(run *r, int result, size_t pos, const char *msg)
     case STREAM_TRUNCATED:
         return fail_truncated(r);
     case STREAM_LIMIT:
-        r->anomalies |=
-            BIT(r->limit_by_ratio ? SP_CA_DECOMPRESS_RATIO : SP_CA_DECOMPRESS_SIZE);
+        r->anomalies |= BIT(r->limit_by_ratio ? SP_CA_DECOMPRESS_RATIO : SP_CA_DECOMPRESS_SIZE);
         sp_error_set(r->err, SP_ERR_LIMIT,
                      "%s: decompressed output exceeds the %s cap of %zu bytes "
                      "(from %zu input bytes)",
@@ -425,8 +424,8 @@ static sp_status stream_failure(run *r, int result, size_t pos, const char *msg)
                      r->name, (unsigned long long)r->memlimit);
         return SP_ERR_LIMIT;
     case STREAM_NOMEM:
-        sp_error_set(r->err, SP_ERR_NOMEM, "%s: out of memory after %zu bytes of output",
-                     r->name, r->len);
+        sp_error_set(r->err, SP_ERR_NOMEM, "%s: out of memory after %zu bytes of output", r->name,
+                     r->len);
         return SP_ERR_NOMEM;
     default:
         return fail_corrupt(r, pos, msg);
@@ -750,9 +749,8 @@ static size_t effective_limit(const sp_decompress_caps *caps, size_t in_len, int
     return (size_t)limit;
 }
 
-sp_status sp_decompress(int codec, const uint8_t *in, size_t in_len,
-                        const sp_decompress_caps *caps, uint8_t **out, size_t *out_len,
-                        uint32_t *anomalies, sp_error *err)
+sp_status sp_decompress(int codec, const uint8_t *in, size_t in_len, const sp_decompress_caps *caps,
+                        uint8_t **out, size_t *out_len, uint32_t *anomalies, sp_error *err)
 {
     if (out == NULL || out_len == NULL || anomalies == NULL) {
         sp_error_set(err, SP_ERR_ARG, "decompress: missing output argument");

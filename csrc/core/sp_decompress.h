@@ -90,9 +90,8 @@ typedef struct sp_decompress_caps {
 } sp_decompress_caps;
 
 /* caps may be NULL for all defaults. */
-sp_status sp_decompress(int codec, const uint8_t *in, size_t in_len,
-                        const sp_decompress_caps *caps, uint8_t **out, size_t *out_len,
-                        uint32_t *anomalies, sp_error *err);
+sp_status sp_decompress(int codec, const uint8_t *in, size_t in_len, const sp_decompress_caps *caps,
+                        uint8_t **out, size_t *out_len, uint32_t *anomalies, sp_error *err);
 
 void sp_decompress_free(uint8_t *out);
 
