@@ -526,7 +526,8 @@ static PyObject *nested_report(conv *c, const sp_result *result)
 
 static PyObject *nested_to_dict(conv *c, const sp_nested *n)
 {
-    static const char *const reasons[] = {"loads_arg", "looks_like", "alt_buffer", "alt_python"};
+    static const char *const reasons[] = {"loads_arg", "looks_like", "alt_buffer", "alt_python",
+                                          "joblib_objects"};
     const char *reason =
         n->reason < sizeof(reasons) / sizeof(reasons[0]) ? reasons[n->reason] : "unknown";
     PyObject *d = PyDict_New();
@@ -568,6 +569,8 @@ static PyObject *stats_to_dict(conv *c, const sp_stream *st)
         put(c, d, "memo_gets", u64(st->memo_gets)) < 0 ||
         put(c, d, "memo_entries", u64(st->memo_entries)) < 0 ||
         put(c, d, "memo_max_index", u64(st->memo_max_index)) < 0 ||
+        put(c, d, "joblib_arrays", u64(st->joblib_arrays)) < 0 ||
+        put(c, d, "joblib_array_bytes", u64(st->joblib_array_bytes)) < 0 ||
         put(c, d, "max_container_depth", u64(st->max_container_depth)) < 0 ||
         put(c, d, "string_bytes", u64(st->string_bytes)) < 0 ||
         put(c, d, "max_string_len", u64(st->max_string_len)) < 0 ||
@@ -713,9 +716,14 @@ static PyObject *reasons_list(const sp_verdict *v)
 
 /* Keys shared by every top-level report, whatever was scanned. */
 static int fill_top(conv *c, PyObject *d, sp_format format, uint64_t input_len,
-                    const float *features, size_t n_features, const sp_verdict *v)
+                    const float *features, size_t n_features, const sp_verdict *v,
+                    const sp_result *result)
 {
-    const char *fmt = sp_format_name(format);
+    /* a raw pickle that joblib wrote is read as joblib reads it */
+    const char *fmt =
+        format == SP_FMT_RAW_PICKLE && result != NULL && (result->mode & SP_MODE_JOBLIB)
+            ? "joblib-raw"
+            : sp_format_name(format);
     const char *verdict = sp_verdict_name(v->kind);
     if (put(c, d, "input_len", u64(input_len)) < 0 ||
         put(c, d, "format", PyUnicode_FromString(fmt ? fmt : "unknown")) < 0 ||
@@ -744,7 +752,7 @@ PyObject *sp_report_from_result(const sp_result *result, sp_format format, uint6
     d = PyDict_New();
     if (d == NULL)
         goto error;
-    if (fill_top(&c, d, format, input_len, features, n_features, verdict) < 0 ||
+    if (fill_top(&c, d, format, input_len, features, n_features, verdict, result) < 0 ||
         put(&c, d, "streams", streams_to_list(&c, result)) < 0 ||
         put(&c, d, "trailing_offset", u64(result->trailing_offset)) < 0 ||
         put(&c, d, "trailing_len", u64(result->trailing_len)) < 0 ||
@@ -781,7 +789,7 @@ PyObject *sp_report_unsupported(sp_format format, uint64_t input_len, size_t n_f
     conv_init(&c);
     PyObject *d = PyDict_New();
     if (d != NULL &&
-        (fill_top(&c, d, format, input_len, NULL, n_features, &v) < 0 ||
+        (fill_top(&c, d, format, input_len, NULL, n_features, &v, NULL) < 0 ||
          put(&c, d, "streams", PyList_New(0)) < 0 || put(&c, d, "trailing_offset", u64(0)) < 0 ||
          put(&c, d, "trailing_len", u64(0)) < 0 ||
          put(&c, d, "limit_hit", Py_NewRef(Py_False)) < 0 ||

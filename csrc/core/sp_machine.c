@@ -59,6 +59,7 @@ static int fail(sp_machine *m, const char *fmt, ...)
 
 static int add_anomaly(sp_machine *m, int code, const char *fmt, ...);
 static void speculate(sp_machine *m, const char *why);
+static int is_add_extension(const sp_machine *m, const sp_slot *v);
 
 static int truncated(sp_machine *m)
 {
@@ -88,6 +89,24 @@ static int limit(sp_machine *m, const char *fmt, ...)
 static int out_of_memory(sp_machine *m)
 {
     return limit(m, "memory cap of %llu bytes reached", (unsigned long long)m->lim->max_alloc);
+}
+
+int sp_machine_fail(sp_machine *m, const char *message)
+{
+    return end_stream(m, SP_END_ERROR, message);
+}
+
+int sp_machine_truncated(sp_machine *m)
+{
+    return truncated(m);
+}
+
+void sp_machine_anomaly(sp_machine *m, int code, const char *detail)
+{
+    if (detail != NULL)
+        add_anomaly(m, code, "%s", detail);
+    else
+        add_anomaly(m, code, NULL);
 }
 
 static int underflow(sp_machine *m)
@@ -823,7 +842,12 @@ static int load_build(sp_machine *m)
             add_anomaly(m, SP_AN_SLOTSTATE, NULL);
         }
         sp_slot_incref(&inst);
-        return record_call(m, SP_CALL_BUILD, inst, state, none_slot(), flags, NULL);
+        /* the call record keeps state alive: a copy of the slot stays valid */
+        sp_slot state_view = state;
+        SP_TRY(record_call(m, SP_CALL_BUILD, inst, state, none_slot(), flags, NULL));
+        if (m->res->mode & SP_MODE_JOBLIB)
+            return sp_joblib_after_build(m, &inst, &state_view);
+        return 0;
     }
     int r = build_on_constant(m, &state);
     sp_slot_decref(m, &state);
@@ -1423,25 +1447,41 @@ static int name_is(const sp_name *n, const char *z)
     return n->len == strlen(z) && memcmp(n->ptr, z, n->len) == 0;
 }
 
+/* copyreg.add_extension, under its Python 3 name or the protocol < 3 one
+ * (only the raw name is seen when the rename does not apply). */
+static int is_add_extension(const sp_machine *m, const sp_slot *v)
+{
+    const sp_global *g;
+
+    if (v->kind != SP_V_GLOBAL)
+        return 0;
+    g = &m->st->globals[v->ref];
+    return name_is(&g->name, "add_extension") &&
+           (name_is(&g->module, "copyreg") || name_is(&g->module, "copy_reg"));
+}
+
 /* copyreg.add_extension(module, name, code) called by the file changes what
  * later EXT opcodes resolve to; model it, with copyreg's own checks. */
 static int apply_add_extension(sp_machine *m, const sp_call *c)
 {
-    const sp_global *g;
     sp_obj *args;
     const sp_slot *mod, *name, *code;
     struct sp_ext_entry *e;
     sp_result *root = m->root;
 
-    if (c->callee.kind != SP_V_GLOBAL || c->kind != SP_CALL_REDUCE)
+    if (!is_add_extension(m, &c->callee) ||
+        (c->kind != SP_CALL_REDUCE && c->kind != SP_CALL_INST && c->kind != SP_CALL_OBJ))
         return 0;
-    g = &m->st->globals[c->callee.ref];
-    if (!name_is(&g->module, "copyreg") || !name_is(&g->name, "add_extension"))
+    /* INST and OBJ with no arguments take the cls.__new__(cls) path of
+     * instantiate() when the global is a class, as globals are modelled */
+    if (c->kind != SP_CALL_REDUCE && c->args.kind == SP_V_TUPLE && c->args.u.obj->n_total == 0)
         return 0;
-    if (c->args.kind != SP_V_TUPLE || c->args.u.obj->n_total != 3 || c->args.u.obj->n_kept != 3) {
+    if (c->args.kind != SP_V_TUPLE) {
         speculate(m, "copyreg.add_extension with arguments that cannot be followed");
         return 0;
     }
+    if (c->args.u.obj->n_total != 3)
+        return fail(m, "add_extension() takes exactly 3 arguments");
     args = c->args.u.obj;
     mod = &args->items[0];
     name = &args->items[1];
@@ -1890,10 +1930,6 @@ static int step(sp_machine *m, uint8_t op)
         return load_additems(m);
     case SP_OP_FROZENSET:
         return load_frozenset(m);
-    case SP_OP_OBJ:
-        return load_obj(m);
-    case SP_OP_INST:
-        return load_inst(m);
     case SP_OP_NEWOBJ:
         return load_newobj(m, 0);
     case SP_OP_NEWOBJ_EX:
@@ -1938,10 +1974,12 @@ static int step(sp_machine *m, uint8_t op)
         return load_persid(m);
     case SP_OP_BINPERSID:
         return load_binpersid(m);
-    case SP_OP_REDUCE: {
+    case SP_OP_REDUCE:
+    case SP_OP_INST:
+    case SP_OP_OBJ: {
         uint32_t before = m->st->n_calls;
 
-        SP_TRY(load_reduce(m));
+        SP_TRY(op == SP_OP_REDUCE ? load_reduce(m) : op == SP_OP_INST ? load_inst(m) : load_obj(m));
         if (m->st->n_calls > before)
             return apply_add_extension(m, &m->st->calls[before]);
         return 0;

@@ -84,6 +84,20 @@ int sp_memo_get(sp_machine *m, uint64_t key, sp_slot *out);
 int sp_memo_put(sp_machine *m, uint64_t key, const sp_slot *value, int *overwrote);
 void sp_memo_clear(sp_machine *m);
 
+/* ---- ending a stream (sp_machine.c), for the format hooks --------------- */
+int sp_machine_fail(sp_machine *m, const char *message);
+int sp_machine_truncated(sp_machine *m);
+void sp_machine_anomaly(sp_machine *m, int code, const char *detail);
+
+/* ---- joblib (sp_joblib.c) --------------------------------------------- */
+/* After a BUILD of inst with state in SP_MODE_JOBLIB: when inst is a
+ * NumpyArrayWrapper, consume the bytes joblib reads for the array. 0, or -1
+ * when the stream ended. */
+int sp_joblib_after_build(sp_machine *m, const sp_slot *inst, const sp_slot *state);
+/* 1 when the stream resolves joblib's array wrapper: the file was written
+ * by joblib.dump and is read by joblib.load. */
+int sp_joblib_wrote(const sp_stream *st);
+
 /* ---- anomalies (sp_machine.c) --------------------------------------- */
 void sp_stream_add_anomaly(sp_arena *arena, sp_stream *st, int code, uint64_t offset,
                            const char *detail, uint32_t max_events);
@@ -92,5 +106,9 @@ void sp_stream_add_anomaly(sp_arena *arena, sp_stream *st, int code, uint64_t of
 /* Scan data as a pickle run by a loads-like call inside parent. */
 sp_status sp_scan_nested(sp_result *parent, const sp_limits *limits, const uint8_t *data,
                          uint64_t len, sp_result **out, sp_error *err);
+/* The same with a reading mode; single: one pickle only, as one load call. */
+sp_status sp_scan_nested_mode(sp_result *parent, const sp_limits *limits, const uint8_t *data,
+                              uint64_t len, uint8_t mode, int single, sp_result **out,
+                              sp_error *err);
 
 #endif

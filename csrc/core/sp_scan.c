@@ -34,8 +34,6 @@ void sp_limits_default(sp_limits *limits)
 }
 
 static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *err);
-static sp_status scan_nested_mode(sp_result *parent, const sp_limits *limits, const uint8_t *data,
-                                  uint64_t len, uint8_t mode, sp_result **out, sp_error *err);
 
 static void note_limit(sp_result *res, const char *detail)
 {
@@ -275,8 +273,9 @@ static sp_status scan_alternates(sp_result *res, const sp_limits *limits, sp_str
 
         if (!(st->alternates & readings[i].mode) || (res->mode & readings[i].mode))
             continue;
-        status = scan_nested_mode(res, limits, res->input + st->start, res->input_len - st->start,
-                                  (uint8_t)(res->mode | readings[i].mode), &alt, err);
+        status =
+            sp_scan_nested_mode(res, limits, res->input + st->start, res->input_len - st->start,
+                                (uint8_t)(res->mode | readings[i].mode), 0, &alt, err);
         if (status != SP_OK)
             return status;
         if (alt == NULL)
@@ -346,7 +345,7 @@ static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *
             return status;
         st =
             &res->streams[res->n_streams - 1]; /* nested scans may grow nothing here, but be safe */
-        if (st->end_kind != SP_END_STOP) {
+        if (st->end_kind != SP_END_STOP || res->single) {
             off = st->end;
             break;
         }
@@ -360,17 +359,15 @@ static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *
     return SP_OK;
 }
 
-static sp_status scan_nested_mode(sp_result *parent, const sp_limits *limits, const uint8_t *data,
-                                  uint64_t len, uint8_t mode, sp_result **out, sp_error *err);
-
 sp_status sp_scan_nested(sp_result *parent, const sp_limits *limits, const uint8_t *data,
                          uint64_t len, sp_result **out, sp_error *err)
 {
-    return scan_nested_mode(parent, limits, data, len, 0, out, err);
+    return sp_scan_nested_mode(parent, limits, data, len, 0, 0, out, err);
 }
 
-static sp_status scan_nested_mode(sp_result *parent, const sp_limits *limits, const uint8_t *data,
-                                  uint64_t len, uint8_t mode, sp_result **out, sp_error *err)
+sp_status sp_scan_nested_mode(sp_result *parent, const sp_limits *limits, const uint8_t *data,
+                              uint64_t len, uint8_t mode, int single, sp_result **out,
+                              sp_error *err)
 {
     sp_result *nested;
 
@@ -389,16 +386,44 @@ static sp_status scan_nested_mode(sp_result *parent, const sp_limits *limits, co
     nested->input_len = len;
     nested->nesting = parent->nesting + 1;
     nested->mode = mode;
+    nested->single = (uint8_t)(single != 0);
     nested->root = parent->root ? parent->root : parent;
     *out = nested;
     return run_streams(nested, limits, err);
+}
+
+static sp_status scan_as(const uint8_t *data, size_t len, const sp_limits *limits, uint8_t mode,
+                         sp_result **out, sp_error *err)
+{
+    sp_result *res;
+    sp_status status;
+
+    res = calloc(1, sizeof(*res) + sizeof(sp_arena));
+    if (res == NULL) {
+        sp_error_set(err, SP_ERR_NOMEM, "out of memory");
+        return SP_ERR_NOMEM;
+    }
+    res->arena = (sp_arena *)(res + 1);
+    sp_arena_init(res->arena, (size_t)limits->max_alloc);
+    res->input = data;
+    res->input_len = len;
+    res->root = res;
+    res->mode = mode;
+    status = run_streams(res, limits, err);
+    if (status != SP_OK) {
+        sp_result_free(res);
+        return status;
+    }
+    if (res->arena->exhausted)
+        note_limit(res, "memory cap reached");
+    *out = res;
+    return SP_OK;
 }
 
 sp_status sp_scan_pickles(const uint8_t *data, size_t len, const sp_limits *limits, sp_result **out,
                           sp_error *err)
 {
     sp_limits defaults;
-    sp_result *res;
     sp_status status;
 
     *out = NULL;
@@ -410,25 +435,15 @@ sp_status sp_scan_pickles(const uint8_t *data, size_t len, const sp_limits *limi
         sp_limits_default(&defaults);
         limits = &defaults;
     }
-    res = calloc(1, sizeof(*res) + sizeof(sp_arena));
-    if (res == NULL) {
-        sp_error_set(err, SP_ERR_NOMEM, "out of memory");
-        return SP_ERR_NOMEM;
+    status = scan_as(data, len, limits, 0, out, err);
+    if (status == SP_OK && (*out)->n_streams > 0 && sp_joblib_wrote(&(*out)->streams[0])) {
+        /* written by joblib.dump: read again as joblib.load reads it, with
+         * its pure-Python unpickler and array data between the opcodes */
+        sp_result_free(*out);
+        *out = NULL;
+        status = scan_as(data, len, limits, SP_MODE_JOBLIB | SP_MODE_PYTHON, out, err);
     }
-    res->arena = (sp_arena *)(res + 1);
-    sp_arena_init(res->arena, (size_t)limits->max_alloc);
-    res->input = data;
-    res->input_len = len;
-    res->root = res;
-    status = run_streams(res, limits, err);
-    if (status != SP_OK) {
-        sp_result_free(res);
-        return status;
-    }
-    if (res->arena->exhausted)
-        note_limit(res, "memory cap reached");
-    *out = res;
-    return SP_OK;
+    return status;
 }
 
 void sp_result_free(sp_result *result)

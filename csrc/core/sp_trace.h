@@ -166,7 +166,8 @@ typedef enum sp_nested_reason {
     SP_NESTED_LOADS_ARG = 0, /* handed to a loads-like callable */
     SP_NESTED_LOOKS_LIKE,    /* a str/bytes constant that parses as a pickle */
     SP_NESTED_ALT_BUFFER,    /* the same stream as pickle.loads reads it */
-    SP_NESTED_ALT_PYTHON     /* the same stream as pickle.py reads it */
+    SP_NESTED_ALT_PYTHON,    /* the same stream as pickle.py reads it */
+    SP_NESTED_JOBLIB_OBJECTS /* an object array joblib pickles inline */
 } sp_nested_reason;
 
 /* How a stream is read. The primary reading is _pickle's with a file (what
@@ -174,6 +175,9 @@ typedef enum sp_nested_reason {
  * bytes, that reading is scanned too, as an alternate nested result. */
 #define SP_MODE_BUFFER 0x01 /* _pickle with the whole pickle in memory */
 #define SP_MODE_PYTHON 0x02 /* pickle.py's _Unpickler (joblib's base) */
+#define SP_MODE_JOBLIB                                                                             \
+    0x04 /* joblib's NumpyUnpickler: array data follows                                            \
+            the BUILD of each NumpyArrayWrapper */
 
 typedef struct sp_nested {
     uint8_t reason;    /* sp_nested_reason */
@@ -215,6 +219,8 @@ typedef struct sp_stream {
     uint32_t memo_gets;
     uint32_t memo_entries;
     uint64_t memo_max_index;
+    uint32_t joblib_arrays;      /* arrays read the way joblib reads them */
+    uint64_t joblib_array_bytes; /* raw array bytes skipped */
     uint64_t max_container_depth;
     uint64_t string_bytes; /* total length of str/bytes values */
     uint64_t max_string_len;
@@ -229,6 +235,7 @@ struct sp_result {
     uint64_t input_len;
     uint32_t nesting; /* 0 for the top level */
     uint8_t mode;     /* SP_MODE_* of this reading */
+    uint8_t single;   /* one pickle only, as one load call reads */
     sp_stream *streams;
     uint32_t n_streams, streams_cap;
     uint64_t trailing_offset; /* first byte not consumed by any stream */
