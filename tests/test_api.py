@@ -24,6 +24,7 @@ BENIGN_OBJ = {"name": "model", "weights": [0.5, 1.25, -3.0], "shape": (3, 1),
 
 REPORT_KEYS = {"input_len", "format", "streams", "trailing_offset", "trailing_len",
                "limit_hit", "limit_detail", "features", "feature_version", "verdict",
+               "records", "container_anomalies", "container_error",
                "score", "reasons"}
 STREAM_KEYS = {"start", "end", "end_kind", "error", "error_offset", "proto", "max_proto",
                "speculative", "speculative_offset", "globals", "calls", "anomalies",
@@ -113,7 +114,9 @@ def test_container_formats_fail_closed():
     assert report.format == "zip"
     assert report.verdict == "error"
     assert report.streams == []
-    assert report.reasons == ["container format 'zip' is not supported yet"]
+    assert report.reasons == [
+        "the loader refuses the file: torch's zip reader refuses the archive: "
+        "failed finding central directory"]
     assert len(report.features) == len(report.feature_names)
 
 

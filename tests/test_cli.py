@@ -87,12 +87,17 @@ def test_unreadable_input_exits_2(files):
 
 
 def test_unsupported_container_exits_2(tmp_path):
-    (tmp_path / "model.zip").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
-    proc = run("scan", "--json", tmp_path / "model.zip")
+    import tarfile
+
+    member = tmp_path / "data.pkl"
+    member.write_bytes(pickle.dumps({"a": 1}))
+    with tarfile.open(tmp_path / "model.tar", "w") as tar:
+        tar.add(member, arcname="data.pkl")
+    proc = run("scan", "--json", tmp_path / "model.tar")
     assert proc.returncode == 2
     (row,) = json_lines(proc.stdout)
-    assert row["format"] == "zip" and row["verdict"] == "error"
-    assert "not supported yet" in row["reasons"][0]
+    assert row["format"] == "tar" and row["verdict"] == "error"
+    assert "not read yet" in row["reasons"][0]
 
 
 @pytest.mark.parametrize("args", [

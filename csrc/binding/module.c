@@ -46,26 +46,19 @@ static PyObject *raise_status(module_state *st, const sp_error *err, sp_status s
     return PyErr_Format(st->ScanError, "%s", msg ? msg : "scan failed");
 }
 
-static int format_is_scanned(sp_format fmt)
-{
-    /* Unknown bytes still go through the machine: it reports what a loader
-     * would do with them (usually fail at once), which is the honest answer
-     * for a file that claims nothing. */
-    return fmt == SP_FMT_RAW_PICKLE || fmt == SP_FMT_UNKNOWN || fmt == SP_FMT_EMPTY;
-}
-
-/* Everything here is pure C over the buffer, so other Python threads run
- * meanwhile. The GIL is dropped by hand rather than with
- * Py_BEGIN_ALLOW_THREADS so that the formatter keeps the block readable. */
 static sp_status scan_without_gil(const uint8_t *data, size_t len, const sp_limits *limits,
-                                  sp_result **result, sp_error *err, float *features,
+                                  sp_file **file, sp_error *err, float *features,
                                   sp_verdict *verdict)
 {
     PyThreadState *save = PyEval_SaveThread();
-    sp_status status = sp_scan_pickles(data, len, limits, result, err);
+    sp_status status = sp_scan_file(data, len, limits, file, err);
     if (status == SP_OK) {
-        sp_features_compute(*result, features);
-        sp_verdict_decide(*result, verdict);
+        const sp_result *primary = sp_file_primary(*file);
+
+        /* a file without a pickle keeps an all-zero vector */
+        if (primary != NULL)
+            sp_features_compute(primary, features);
+        sp_file_verdict(*file, verdict);
     }
     PyEval_RestoreThread(save);
     return status;
@@ -88,7 +81,7 @@ static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_buffer view;
     int have_view = 0;
     sp_limits limits;
-    sp_result *result = NULL;
+    sp_file *file = NULL;
     sp_error err;
     sp_verdict *verdict = NULL;
     float *features = NULL;
@@ -107,12 +100,6 @@ static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
     static const uint8_t empty[1] = {0};
     const uint8_t *data = view.buf ? (const uint8_t *)view.buf : empty;
     size_t len = (size_t)view.len;
-    sp_format fmt = sp_detect_format(data, len);
-
-    if (!format_is_scanned(fmt)) {
-        report = sp_report_unsupported(fmt, len, n_features);
-        goto done;
-    }
 
     /* Allocated with the GIL held; the scan below must not touch Python. */
     features = PyMem_Calloc(n_features ? n_features : 1, sizeof(float));
@@ -123,17 +110,17 @@ static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     memset(&err, 0, sizeof(err));
 
-    status = scan_without_gil(data, len, &limits, &result, &err, features, verdict);
+    status = scan_without_gil(data, len, &limits, &file, &err, features, verdict);
     if (status != SP_OK) {
         raise_status(st, &err, status);
         goto done;
     }
     /* The result points into the buffer: convert before releasing it. */
-    report = sp_report_from_result(result, fmt, len, features, n_features, verdict, detail);
+    report = sp_report_from_file(file, len, features, n_features, verdict, detail);
 
 done:
-    if (result != NULL)
-        sp_result_free(result);
+    if (file != NULL)
+        sp_file_free(file);
     PyMem_Free(features);
     PyMem_Free(verdict);
     if (have_view)

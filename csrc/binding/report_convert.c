@@ -715,15 +715,9 @@ static PyObject *reasons_list(const sp_verdict *v)
 }
 
 /* Keys shared by every top-level report, whatever was scanned. */
-static int fill_top(conv *c, PyObject *d, sp_format format, uint64_t input_len,
-                    const float *features, size_t n_features, const sp_verdict *v,
-                    const sp_result *result)
+static int fill_top(conv *c, PyObject *d, const char *fmt, uint64_t input_len,
+                    const float *features, size_t n_features, const sp_verdict *v)
 {
-    /* a raw pickle that joblib wrote is read as joblib reads it */
-    const char *fmt =
-        format == SP_FMT_RAW_PICKLE && result != NULL && (result->mode & SP_MODE_JOBLIB)
-            ? "joblib-raw"
-            : sp_format_name(format);
     const char *verdict = sp_verdict_name(v->kind);
     if (put(c, d, "input_len", u64(input_len)) < 0 ||
         put(c, d, "format", PyUnicode_FromString(fmt ? fmt : "unknown")) < 0 ||
@@ -736,10 +730,80 @@ static int fill_top(conv *c, PyObject *d, sp_format format, uint64_t input_len,
     return 0;
 }
 
-PyObject *sp_report_from_result(const sp_result *result, sp_format format, uint64_t input_len,
-                                const float *features, size_t n_features, const sp_verdict *verdict,
-                                int detail)
+static PyObject *record_to_dict(conv *c, const sp_record *r)
 {
+    PyObject *d = PyDict_New();
+    if (d == NULL)
+        return NULL;
+    if (put(c, d, "name", PyUnicode_DecodeUTF8(r->name, (Py_ssize_t)strlen(r->name), "replace")) <
+            0 ||
+        put(c, d, "primary", PyBool_FromLong(r->primary)) < 0 ||
+        put(c, d, "error",
+            r->error[0] ? text_or_none(r->error, sizeof(r->error)) : Py_NewRef(Py_None)) < 0 ||
+        /* the primary record's streams are the report's own */
+        put(c, d, "report", r->primary ? Py_NewRef(Py_None) : nested_report(c, r->result)) < 0) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    return d;
+}
+
+static PyObject *records_to_list(conv *c, const sp_file *file)
+{
+    PyObject *list = PyList_New(file->n_records);
+    if (list == NULL)
+        return NULL;
+    for (uint32_t i = 0; i < file->n_records; i++) {
+        PyObject *item = record_to_dict(c, &file->records[i]);
+        if (item == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, item);
+    }
+    return list;
+}
+
+static PyObject *container_anomalies_to_list(conv *c, const sp_file *file)
+{
+    PyObject *list = PyList_New(file->n_anomalies);
+    if (list == NULL)
+        return NULL;
+    for (uint32_t i = 0; i < file->n_anomalies; i++) {
+        const sp_file_anomaly *a = &file->anomalies[i];
+        PyObject *d = PyDict_New();
+        if (d == NULL ||
+            put(c, d, "code", cstr_or_none(c, sp_container_anomaly_name(a->code))) < 0 ||
+            put(c, d, "detail",
+                a->detail[0] ? text_or_none(a->detail, sizeof(a->detail)) : Py_NewRef(Py_None)) <
+                0) {
+            Py_XDECREF(d);
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, d);
+    }
+    return list;
+}
+
+static int any_limit(const sp_file *file, const char **detail)
+{
+    for (uint32_t i = 0; i < file->n_records; i++) {
+        const sp_result *r = file->records[i].result;
+        if (r != NULL && r->limit_hit) {
+            *detail = r->limit_detail;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+PyObject *sp_report_from_file(const sp_file *file, uint64_t input_len, const float *features,
+                              size_t n_features, const sp_verdict *verdict, int detail)
+{
+    const sp_result *primary = sp_file_primary(file);
+    const char *limit_detail = NULL;
+    int limit_hit = any_limit(file, &limit_detail);
     conv c;
     conv_init(&c);
     c.detail = detail;
@@ -752,14 +816,19 @@ PyObject *sp_report_from_result(const sp_result *result, sp_format format, uint6
     d = PyDict_New();
     if (d == NULL)
         goto error;
-    if (fill_top(&c, d, format, input_len, features, n_features, verdict, result) < 0 ||
-        put(&c, d, "streams", streams_to_list(&c, result)) < 0 ||
-        put(&c, d, "trailing_offset", u64(result->trailing_offset)) < 0 ||
-        put(&c, d, "trailing_len", u64(result->trailing_len)) < 0 ||
-        put(&c, d, "limit_hit", PyBool_FromLong(result->limit_hit != 0)) < 0 ||
+    if (fill_top(&c, d, file->format[0] ? file->format : "unknown", input_len, features, n_features,
+                 verdict) < 0 ||
+        put(&c, d, "streams", primary ? streams_to_list(&c, primary) : PyList_New(0)) < 0 ||
+        put(&c, d, "trailing_offset", u64(primary ? primary->trailing_offset : 0)) < 0 ||
+        put(&c, d, "trailing_len", u64(primary ? primary->trailing_len : 0)) < 0 ||
+        put(&c, d, "limit_hit", PyBool_FromLong(limit_hit)) < 0 ||
         put(&c, d, "limit_detail",
-            result->limit_hit ? text_or_none(result->limit_detail, sizeof(result->limit_detail))
-                              : Py_NewRef(Py_None)) < 0)
+            limit_hit ? text_or_none(limit_detail, SP_ERROR_MAX) : Py_NewRef(Py_None)) < 0 ||
+        put(&c, d, "records", records_to_list(&c, file)) < 0 ||
+        put(&c, d, "container_anomalies", container_anomalies_to_list(&c, file)) < 0 ||
+        put(&c, d, "container_error",
+            file->error[0] ? text_or_none(file->error, sizeof(file->error)) : Py_NewRef(Py_None)) <
+            0)
         goto error;
     goto done;
 
@@ -769,32 +838,5 @@ done:
     conv_release(&c);
     if (gc_was_enabled)
         PyGC_Enable();
-    return d;
-}
-
-PyObject *sp_report_unsupported(sp_format format, uint64_t input_len, size_t n_features)
-{
-    const char *name = sp_format_name(format);
-    sp_verdict v;
-    memset(&v, 0, sizeof(v));
-    v.kind = SP_VERDICT_ERROR;
-    v.score = -1;
-    v.n_reasons = 1;
-    snprintf(v.reasons[0], sizeof(v.reasons[0]), "container format '%s' is not supported yet",
-             name ? name : "unknown");
-
-    /* Nothing was scanned: an all-zero vector keeps the length stable
-     * without pretending to describe the file. */
-    conv c;
-    conv_init(&c);
-    PyObject *d = PyDict_New();
-    if (d != NULL &&
-        (fill_top(&c, d, format, input_len, NULL, n_features, &v, NULL) < 0 ||
-         put(&c, d, "streams", PyList_New(0)) < 0 || put(&c, d, "trailing_offset", u64(0)) < 0 ||
-         put(&c, d, "trailing_len", u64(0)) < 0 ||
-         put(&c, d, "limit_hit", Py_NewRef(Py_False)) < 0 ||
-         put(&c, d, "limit_detail", Py_NewRef(Py_None)) < 0))
-        Py_CLEAR(d);
-    conv_release(&c);
     return d;
 }

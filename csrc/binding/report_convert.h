@@ -10,19 +10,16 @@
 
 #include <stddef.h>
 
+#include "sp_file.h"
 #include "sp_format.h"
 #include "sp_trace.h"
 #include "sp_verdict.h"
 
-/* Top-level report of a scanned buffer. Without detail, call arguments and
- * the values pickles return are None: what a guard needs costs little even
- * for a trace of a million calls. */
-PyObject *sp_report_from_result(const sp_result *result, sp_format format, uint64_t input_len,
-                                const float *features, size_t n_features, const sp_verdict *verdict,
-                                int detail);
-
-/* Report of a buffer that was not scanned because no reader exists for its
- * format: no streams, verdict "error", so that callers fail closed. */
-PyObject *sp_report_unsupported(sp_format format, uint64_t input_len, size_t n_features);
+/* The report of a scanned file: the primary record's streams at the top,
+ * every record and the container's anomalies beside them. Without detail,
+ * call arguments and the values pickles return are None: what a guard needs
+ * costs little even for a trace of a million calls. */
+PyObject *sp_report_from_file(const sp_file *file, uint64_t input_len, const float *features,
+                              size_t n_features, const sp_verdict *verdict, int detail);
 
 #endif

@@ -1,0 +1,151 @@
+"""Whole files as their loaders see them: torch zips, joblib files, .npy and .npz.
+
+The benign files are written here by the real libraries; the malicious ones
+put a payload where the loader will run it. Nothing is ever loaded: the
+payload pickles only name os.system, they are never unpickled.
+"""
+import io
+import zipfile
+
+import joblib
+import numpy as np
+import pytest
+import torch
+
+import safepickle
+
+PAYLOAD = b"\x80\x02cposix\nsystem\nq\x00X\x06\x00\x00\x00echo xq\x01\x85q\x02Rq\x03."
+
+
+def scan(data):
+    return safepickle.scan(data)
+
+
+def torch_bytes(obj):
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def replace_record(zip_bytes, suffix, new_data):
+    """The archive with one record's data replaced, written by zipfile."""
+    src = zipfile.ZipFile(io.BytesIO(zip_bytes))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            data = new_data if info.filename.endswith(suffix) else src.read(info)
+            dst.writestr(info.filename, data)
+    return out.getvalue()
+
+
+def test_torch_state_dict_is_benign_and_scans_data_pkl():
+    data = torch_bytes({"w": torch.zeros(3, 4), "b": torch.ones(2)})
+    report = scan(data)
+    assert report.format == "torch-zip"
+    assert report.verdict == "benign", report.reasons
+    primary = [r for r in report.raw["records"] if r["primary"]]
+    assert len(primary) == 1 and primary[0]["name"].endswith("/data.pkl")
+    assert "torch._utils._rebuild_tensor_v2" in report.globals
+
+
+def test_torch_module_and_optimizer_are_benign():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU())
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for obj in (model.state_dict(), {"model": model.state_dict(), "opt": opt.state_dict(), "epoch": 3}):
+        report = scan(torch_bytes(obj))
+        assert report.verdict == "benign", report.reasons
+
+
+def test_payload_in_torch_data_pkl_is_unsafe():
+    data = replace_record(torch_bytes({"w": torch.zeros(2)}), "data.pkl", PAYLOAD)
+    report = scan(data)
+    assert report.format == "torch-zip"
+    assert report.verdict == "unsafe"
+    assert any("posix.system" in r for r in report.reasons)
+
+
+def test_payload_in_another_record_is_unsafe():
+    data = replace_record(torch_bytes({"w": torch.zeros(2)}), "byteorder", b"little")
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+        dst.writestr(src.infolist()[0].filename.split("/")[0] + "/extra.pkl", PAYLOAD)
+    report = scan(out.getvalue())
+    assert report.verdict == "unsafe"
+    assert any(r.startswith(report.raw["records"][-1]["name"]) for r in report.reasons)
+
+
+@pytest.mark.parametrize("compress", [0, "zlib", "gzip", "bz2", "xz", "lzma", "lz4"])
+def test_joblib_every_compression(compress, tmp_path):
+    obj = {"a": np.arange(100.0), "s": np.array(["x", "yy"]), "o": np.array([1, "a"], dtype=object)}
+    path = tmp_path / "m.joblib"
+    joblib.dump(obj, path, compress=(compress, 3) if compress else 0)
+    report = safepickle.scan(path)
+    codec = {0: "raw", "lzma": "lzma"}.get(compress, compress)
+    assert report.format == f"joblib-{codec}"
+    assert report.verdict == "benign", report.reasons
+    stream = report.streams[0]
+    assert stream["end_kind"] == "stop"
+    assert stream["stats"]["joblib_arrays"] == 3
+
+
+@pytest.mark.parametrize("compress", ["zlib", "gzip", "bz2", "xz"])
+def test_compressed_payload_is_unsafe(compress, tmp_path):
+    import bz2
+    import gzip
+    import lzma
+    import zlib
+
+    pack = {"zlib": zlib.compress, "gzip": gzip.compress, "bz2": bz2.compress,
+            "xz": lzma.compress}[compress]
+    report = scan(pack(PAYLOAD))
+    assert report.verdict == "unsafe"
+    assert "posix.system" in report.globals
+
+
+def test_numeric_npy_has_no_pickle():
+    buf = io.BytesIO()
+    np.save(buf, np.arange(10))
+    report = scan(buf.getvalue())
+    assert report.format == "npy"
+    assert report.verdict == "benign"
+    assert report.streams == []
+
+
+def test_object_npy_runs_its_pickle():
+    buf = io.BytesIO()
+    np.save(buf, np.array([1, "a", None], dtype=object), allow_pickle=True)
+    report = scan(buf.getvalue())
+    assert report.format == "npy(object)"
+    assert report.verdict == "benign", report.reasons
+    assert report.streams and report.streams[0]["end_kind"] == "stop"
+
+
+def test_npz_member_with_payload_is_unsafe():
+    header = io.BytesIO()
+    np.save(header, np.array([None], dtype=object), allow_pickle=True)
+    raw = header.getvalue()
+    npy = raw[: raw.index(b"\n") + 1] + PAYLOAD
+    numeric = io.BytesIO()
+    np.save(numeric, np.zeros(3))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("ok.npy", numeric.getvalue())
+        z.writestr("objects.npy", raw)
+        z.writestr("bad.npy", npy)
+    report = scan(out.getvalue())
+    assert report.format == "npz"
+    assert report.verdict == "unsafe"
+    assert any(r.startswith("bad.npy") for r in report.reasons)
+
+
+def test_every_rce_file_of_the_corpus_is_unsafe(manifest, corpus_root):
+    missed = []
+    for row in manifest:
+        if row["label"] != "malicious" or row["class"] != "rce":
+            continue
+        report = safepickle.scan(corpus_root / row["path"], detail=False)
+        if report.verdict != "unsafe":
+            missed.append((row["path"], row["format"], report.verdict, report.reasons[:2]))
+    assert not missed
