@@ -118,14 +118,16 @@ cp examples/*.pkl "$CORPUS"/ 2>/dev/null || true
 if [ -f "$SHARED_CORPUS/MANIFEST.tsv" ]; then
     # Copies, read-only use: the shared corpus is never modified.
     copied=$(
-        awk -F'\t' 'NR > 1 && $4 ~ /^raw-pickle/ { print $1 }' "$SHARED_CORPUS/MANIFEST.tsv" |
+        # every file the fuzzer can take whole: pickles and the containers
+        # (zip, npy, compressed) whose readers the target runs too
+        awk -F'\t' 'NR > 1 && $3 + 0 <= 65536 { print $1 }' "$SHARED_CORPUS/MANIFEST.tsv" |
             while IFS= read -r rel; do
                 src="$SHARED_CORPUS/$rel"
                 [ -f "$src" ] || continue
                 cp "$src" "$CORPUS/shared-$(basename "$rel")" && echo x
             done | wc -l
     )
-    say "copied $copied raw pickles from $SHARED_CORPUS"
+    say "copied $copied files of at most 64 KiB from $SHARED_CORPUS"
 else
     say "no shared corpus at $SHARED_CORPUS: generated seeds only"
 fi

@@ -1,11 +1,12 @@
-/* libFuzzer target: the whole static pipeline (scan, features, verdict) on
- * arbitrary bytes. Built by scripts/fuzz.sh with ASan and UBSan; any crash,
+/* libFuzzer target: the whole static pipeline (container readers, scan,
+ * features, verdict) on arbitrary bytes. Built by scripts/fuzz.sh with ASan and UBSan; any crash,
  * leak, sanitizer report or broken invariant below is a bug in the core. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "sp_features.h"
+#include "sp_file.h"
 #include "sp_scan.h"
 #include "sp_status.h"
 #include "sp_verdict.h"
@@ -56,7 +57,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sp_verdict verdict;
     sp_verdict_decide(res, &verdict);
     check_verdict(&verdict);
-
     sp_result_free(res);
+
+    /* the same bytes as a file: zip, npy, compressed data, then pickles */
+    sp_file *file = NULL;
+    if (sp_scan_file(data, size, &limits, &file, &err) != SP_OK) {
+        if (memchr(err.message, '\0', sizeof err.message) == NULL)
+            __builtin_trap();
+        return 0;
+    }
+    if (sp_file_primary(file) != NULL)
+        sp_features_compute(sp_file_primary(file), features);
+    sp_file_verdict(file, &verdict);
+    check_verdict(&verdict);
+    sp_file_free(file);
     return 0;
 }
