@@ -2050,11 +2050,11 @@ sp_status sp_machine_run(sp_result *result, const sp_limits *limits, uint64_t of
         }
         root->ops_used++;
         op = m.buf[m.pos++];
-        idx = sp_opcode_index(op);
+        idx = sp_opcode_byte_table[op] - 1;
         m.op_index = idx;
         if (idx >= 0) {
             stream->opcode_counts[idx]++;
-            if (sp_opcode_protocol(idx) > (m.proto > 1 ? m.proto : 1) && idx != SP_OPI_PROTO)
+            if (sp_opcode_protocol_table[idx] > (m.proto > 1 ? m.proto : 1) && idx != SP_OPI_PROTO)
                 add_anomaly(&m, SP_AN_PROTO_MISMATCH, "%s", sp_opcode_name(idx));
         }
         stream->n_ops++;

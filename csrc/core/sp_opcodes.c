@@ -8,33 +8,24 @@ static const char *const opcode_names[SP_N_OPCODES] = {
 #undef SP_X
 };
 
-static const unsigned char opcode_protocols[SP_N_OPCODES] = {
+/* Dense index + 1 of each byte, 0 for bytes that are not opcodes: built at
+ * compile time from the X-macro, so the lookup is one load with no
+ * initialisation to race on. */
+const signed char sp_opcode_byte_table[256] = {
+#define SP_X(name, byte, proto) [(unsigned char)(byte)] = (signed char)(SP_OPI_##name + 1),
+    SP_OPCODE_LIST(SP_X)
+#undef SP_X
+};
+
+const unsigned char sp_opcode_protocol_table[SP_N_OPCODES] = {
 #define SP_X(name, byte, proto) proto,
     SP_OPCODE_LIST(SP_X)
 #undef SP_X
 };
 
-/* Built once from the X-macro; -1 marks bytes that are not opcodes. Kept as
- * a switch-free table so that the hot loop is one load. */
-static const signed char *byte_table(void)
-{
-    static signed char table[256];
-    static int ready;
-
-    if (!ready) {
-        for (int i = 0; i < 256; i++)
-            table[i] = -1;
-#define SP_X(name, byte, proto) table[(unsigned char)(byte)] = (signed char)SP_OPI_##name;
-        SP_OPCODE_LIST(SP_X)
-#undef SP_X
-        ready = 1;
-    }
-    return table;
-}
-
 int sp_opcode_index(unsigned char byte)
 {
-    return byte_table()[byte];
+    return sp_opcode_byte_table[byte] - 1;
 }
 
 const char *sp_opcode_name(int index)
@@ -48,5 +39,5 @@ int sp_opcode_protocol(int index)
 {
     if (index < 0 || index >= SP_N_OPCODES)
         return -1;
-    return opcode_protocols[index];
+    return sp_opcode_protocol_table[index];
 }

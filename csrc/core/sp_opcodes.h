@@ -92,6 +92,10 @@ enum sp_opcode_index {
 
 /* Dense index of a byte, or -1 when the byte is not an opcode. */
 int sp_opcode_index(unsigned char byte);
+/* The tables behind sp_opcode_index and sp_opcode_protocol, for the
+ * machine's inner loop: index + 1 per byte (0: not an opcode). */
+extern const signed char sp_opcode_byte_table[256];
+extern const unsigned char sp_opcode_protocol_table[SP_N_OPCODES];
 /* pickletools name of a dense index ("REDUCE"), or NULL. */
 const char *sp_opcode_name(int index);
 /* Protocol that introduced a dense index. */

@@ -901,7 +901,17 @@ int sp_utf8_valid(const uint8_t *s, size_t len, int allow_surrogates)
         size_t need;
 
         if (c < 0x80) {
-            i++;
+            /* names and keys are mostly ASCII: skip eight bytes at a time */
+            while (i + 8 <= len) {
+                uint64_t word;
+
+                memcpy(&word, s + i, sizeof(word));
+                if (word & 0x8080808080808080ULL)
+                    break;
+                i += 8;
+            }
+            while (i < len && s[i] < 0x80)
+                i++;
             continue;
         }
         if (c >= 0xc2 && c <= 0xdf) {
