@@ -149,3 +149,27 @@ def test_every_rce_file_of_the_corpus_is_unsafe(manifest, corpus_root):
         if report.verdict != "unsafe":
             missed.append((row["path"], row["format"], report.verdict, report.reasons[:2]))
     assert not missed
+
+
+def test_torch_legacy_reads_five_pickles_then_storage_bytes():
+    model = torch.nn.Linear(3, 2)
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf, _use_new_zipfile_serialization=False)
+    report = scan(buf.getvalue())
+    assert report.format == "torch-legacy"
+    assert report.verdict == "benign", report.reasons
+    assert [s["end_kind"] for s in report.streams] == ["stop"] * 5
+    assert report.raw["trailing_len"] > 0  # the storage bytes
+
+
+def test_torch_legacy_payload_in_the_object_pickle_is_unsafe():
+    buf = io.BytesIO()
+    torch.save({"w": torch.zeros(2)}, buf, _use_new_zipfile_serialization=False)
+    data = buf.getvalue()
+    # the third pickle (system info) ends where the object pickle starts
+    first = safepickle.scan(data).streams
+    start = first[3]["start"]
+    data = data[:start] + PAYLOAD + data[first[3]["end"]:]
+    report = scan(data)
+    assert report.verdict == "unsafe"
+    assert "posix.system" in report.globals

@@ -269,6 +269,18 @@ static sp_status scan_compressed(sp_file *f, int codec, const uint8_t *data, siz
     return SP_OK;
 }
 
+/* torch's legacy loader runs five pickles (magic number, protocol, system
+ * info, the object, the storage keys) and reads raw storage bytes after
+ * them: those bytes are data, never a pickle. */
+static void trim_legacy(sp_result *r)
+{
+    if (r == NULL || r->n_streams <= 5)
+        return;
+    r->n_streams = 5;
+    r->trailing_offset = r->streams[4].end;
+    r->trailing_len = r->input_len - r->trailing_offset;
+}
+
 sp_status sp_scan_file(const uint8_t *data, size_t len, const sp_limits *limits, sp_file **out,
                        sp_error *err)
 {
@@ -330,9 +342,10 @@ sp_status sp_scan_file(const uint8_t *data, size_t len, const sp_limits *limits,
             const sp_result *r = f->n_records ? f->records[0].result : NULL;
 
             if (len >= sizeof(torch_legacy_magic) &&
-                memcmp(data, torch_legacy_magic, sizeof(torch_legacy_magic)) == 0)
+                memcmp(data, torch_legacy_magic, sizeof(torch_legacy_magic)) == 0) {
                 set_text(f->format, sizeof(f->format), "torch-legacy");
-            else if (r != NULL && (r->mode & SP_MODE_JOBLIB))
+                trim_legacy(f->records[0].result);
+            } else if (r != NULL && (r->mode & SP_MODE_JOBLIB))
                 set_text(f->format, sizeof(f->format), "joblib-raw");
             else
                 set_text(f->format, sizeof(f->format), sp_format_name(fmt));
