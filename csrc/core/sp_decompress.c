@@ -6,6 +6,8 @@
  * stream". See sp_decompress.h for which reader each codec mirrors. */
 #include "sp_decompress.h"
 
+#include "sp_text.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -574,22 +576,6 @@ static sp_status decode_gzip_stdlib(run *r)
 
 #define ZF_LEN_FIELD 19 /* len("{:#x}".format(2**64)) */
 
-static int py_space(uint8_t c)
-{
-    return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
-static int hex_digit(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Python's int(text, 16) on bytes: surrounding whitespace, a sign, an
  * optional 0x prefix and single underscores between digits. Returns -1
  * when Python raises ValueError, 1 with *neg set for a negative value,
@@ -598,9 +584,9 @@ static int hex_digit(uint8_t c)
 static int py_int16(const uint8_t *s, size_t n, uint64_t *value, int *neg)
 {
     size_t i = 0, end = n;
-    while (i < end && py_space(s[i]))
+    while (i < end && sp_text_is_space(s[i]))
         i++;
-    while (end > i && py_space(s[end - 1]))
+    while (end > i && sp_text_is_space(s[end - 1]))
         end--;
     *neg = 0;
     *value = 0;
@@ -622,7 +608,7 @@ static int py_int16(const uint8_t *s, size_t n, uint64_t *value, int *neg)
             prev_digit = 0;
             continue;
         }
-        int v = hex_digit(s[i]);
+        int v = sp_text_hex_digit(s[i]);
         if (v < 0)
             return -1;
         if (*value >> 59)

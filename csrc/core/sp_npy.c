@@ -6,6 +6,8 @@
  * size. */
 #include "sp_npy.h"
 
+#include "sp_text.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,17 +130,6 @@ static void skip_ws(lparser *p)
             return;
         }
     }
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Reads one source character of a str literal as a code point. */
@@ -264,7 +255,7 @@ static int string_body(lparser *p, int raw, int bytes, lnode *nd)
             }
             v = 0;
             for (int k = 0; k < digits; k++) {
-                int h = hexval(peek(p, 0));
+                int h = sp_text_hex_digit(peek(p, 0));
                 if (h < 0)
                     return fail(p, "truncated \\xXX, \\uXXXX or \\UXXXXXXXX escape");
                 v = v * 16 + (uint32_t)h;
@@ -368,7 +359,7 @@ static long parse_string(lparser *p)
 
 static int digit_ok(int c, int base)
 {
-    int v = hexval(c);
+    int v = sp_text_hex_digit(c);
     return v >= 0 && v < base && (base == 16 || (c >= '0' && c <= '9'));
 }
 
@@ -388,7 +379,7 @@ static int scan_digits(lparser *p, int base, uint64_t *mag, int *big, int after_
         }
         if (!digit_ok(c, base))
             break;
-        uint64_t d = (uint64_t)hexval(c);
+        uint64_t d = (uint64_t)sp_text_hex_digit(c);
         if (*mag > (UINT64_MAX - d) / (uint64_t)base)
             *big = 1;
         else

@@ -62,4 +62,9 @@ int sp_utf8_valid(const uint8_t *s, size_t len, int allow_surrogates);
 /* 1 when every byte is < 0x80. */
 int sp_ascii_valid(const uint8_t *s, size_t len);
 
+/* Python's whitespace for int()/float() text (space, \t to \r). */
+int sp_text_is_space(uint8_t c);
+/* Value of a hexadecimal digit, or -1. */
+int sp_text_hex_digit(int c);
+
 #endif
