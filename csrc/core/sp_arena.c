@@ -45,6 +45,11 @@ void *sp_arena_alloc(sp_arena *arena, size_t size)
     return arena_take(arena, size, 1);
 }
 
+void *sp_arena_alloc_raw(sp_arena *arena, size_t size)
+{
+    return arena_take(arena, size, 0);
+}
+
 static void *arena_take(sp_arena *arena, size_t size, int zero)
 {
     sp_arena_chunk *chunk = arena->head;

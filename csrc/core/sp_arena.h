@@ -23,6 +23,8 @@ void sp_arena_release(sp_arena *arena);
 
 /* 16-byte aligned, zeroed. NULL when the cap or malloc refuses. */
 void *sp_arena_alloc(sp_arena *arena, size_t size);
+/* The same, not zeroed: for memory the caller fills before reading. */
+void *sp_arena_alloc_raw(sp_arena *arena, size_t size);
 /* A NUL-terminated copy of n bytes. */
 char *sp_arena_strndup(sp_arena *arena, const char *src, size_t n);
 /* Grow an arena array to hold at least need items of item_size bytes,

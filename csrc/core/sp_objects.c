@@ -29,22 +29,23 @@ static sp_slot *items_alloc(sp_machine *m, int c)
 {
     sp_slot *items = m->free_items[c];
 
+    /* not zeroed: only the first n_kept items of an array are ever read */
     if (items != NULL) {
         /* the first slot of a free array holds the next free array */
         m->free_items[c] = (sp_slot *)items[0].u.p;
-        memset(items, 0, sizeof(sp_slot) * class_capacity(c));
         return items;
     }
-    return sp_arena_alloc(m->arena, sizeof(sp_slot) * class_capacity(c));
+    return sp_arena_alloc_raw(m->arena, sizeof(sp_slot) * class_capacity(c));
 }
 
-static void items_free(sp_machine *m, sp_slot *items, uint32_t cap)
+static void items_free(sp_machine *m, sp_obj *obj)
 {
+    sp_slot *items = obj->items;
     int c;
 
-    if (items == NULL || cap == 0)
+    if (items == NULL || obj->cap == 0 || items == obj->inline_items)
         return;
-    c = item_class(cap);
+    c = item_class(obj->cap);
     items[0].u.p = (const uint8_t *)m->free_items[c];
     m->free_items[c] = items;
 }
@@ -65,6 +66,8 @@ sp_obj *sp_obj_new(sp_machine *m, uint8_t kind, uint64_t offset)
     obj->kind = kind;
     obj->depth = 1;
     obj->offset = offset;
+    obj->items = obj->inline_items;
+    obj->cap = 2;
     return obj;
 }
 
@@ -91,7 +94,7 @@ static void release(sp_machine *m, sp_obj *first)
                 pending = item->u.obj;
             }
         }
-        items_free(m, cur->items, cur->cap);
+        items_free(m, cur);
         cur->items = NULL;
         cur->cap = 0;
         cur->n_kept = 0;
@@ -143,7 +146,7 @@ int sp_obj_append(sp_machine *m, sp_obj *obj, sp_slot item)
         }
         if (obj->n_kept)
             memcpy(grown, obj->items, sizeof(sp_slot) * obj->n_kept);
-        items_free(m, obj->items, obj->cap);
+        items_free(m, obj);
         obj->items = grown;
         obj->cap = class_capacity(c);
     }

@@ -78,8 +78,10 @@ struct sp_obj {
     uint32_t n_kept;
     uint32_t cap;
     sp_slot *items;
-    uint64_t offset;    /* opcode that created it */
-    sp_obj *next_free;  /* free list and iterative release */
+    uint64_t offset;   /* opcode that created it */
+    sp_obj *next_free; /* free list and iterative release */
+    /* the items of small containers (most tuples), without an allocation */
+    sp_slot inline_items[2];
     uint32_t walk_mark; /* last walk that visited it: values are DAGs */
 };
 
