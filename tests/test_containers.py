@@ -173,3 +173,25 @@ def test_torch_legacy_payload_in_the_object_pickle_is_unsafe():
     report = scan(data)
     assert report.verdict == "unsafe"
     assert "posix.system" in report.globals
+
+
+def _manifest_format(name):
+    """The manifest's spelling of a format, in the report's vocabulary: the
+    manifest adds the protocol to raw pickles, and names files that are not
+    pickles "other" (the report says "unknown", or "raw-pickle" when the
+    first byte is an opcode: a loader reads such a file as a pickle)."""
+    import re
+
+    name = re.sub(r"^raw-pickle protocol .*", "raw-pickle", name)
+    name = re.sub(r"^joblib-raw \(pickle protocol \d\)", "joblib-raw", name)
+    return {"empty-file": {"empty"}, "zip-other": {"zip"}, "other": {"unknown", "raw-pickle"}}.get(
+        name, {name})
+
+
+def test_every_corpus_file_gets_its_manifest_format(manifest, corpus_root):
+    wrong = []
+    for row in manifest:
+        report = safepickle.scan(corpus_root / row["path"], detail=False)
+        if report.format not in _manifest_format(row["format"]):
+            wrong.append((row["path"], row["format"], report.format))
+    assert not wrong

@@ -15,6 +15,21 @@
 static const uint8_t torch_legacy_magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
                                              0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
 
+/* joblib's array wrappers named in the first bytes: a joblib file even when
+ * the scan stops (a Python 2 string, say) before the first array */
+static int written_by_joblib(const uint8_t *data, size_t len)
+{
+    static const char mark[] = "joblib.numpy_pickle";
+    size_t n = len < 65536 ? len : 65536;
+
+    if (data == NULL || n < sizeof(mark) - 1)
+        return 0;
+    for (size_t i = 0; i + sizeof(mark) - 1 <= n; i++)
+        if (data[i] == 'j' && memcmp(data + i, mark, sizeof(mark) - 1) == 0)
+            return 1;
+    return 0;
+}
+
 static void set_text(char *dst, size_t cap, const char *src)
 {
     snprintf(dst, cap, "%s", src);
@@ -257,15 +272,23 @@ static sp_status scan_compressed(sp_file *f, int codec, const uint8_t *data, siz
     }
     if (st != SP_OK)
         snprintf(f->error, sizeof(f->error), "%s data: %.200s", sp_codec_name(codec), derr.message);
+    if (out != NULL && sp_detect_format(out, out_len) == SP_FMT_TAR) {
+        snprintf(f->format, sizeof(f->format), "tar.%s", sp_codec_name(codec));
+        set_text(f->error, sizeof(f->error), "tar archives are not read yet");
+        return SP_OK;
+    }
     /* a loader reading a cut or corrupt stream runs the prefix it got */
     st = scan_record(f, "<decompressed>", 14, out != NULL ? out : data, out != NULL ? out_len : 0,
                      1, limits, err);
     if (st != SP_OK)
         return st;
     r = f->n_records ? f->records[0].result : NULL;
-    snprintf(f->format, sizeof(f->format), "%s-%s",
-             r != NULL && (r->mode & SP_MODE_JOBLIB) ? "joblib" : "compressed",
-             codec == SP_CODEC_ZF ? "zlib-legacyZF" : sp_codec_name(codec));
+    if (codec == SP_CODEC_ZF)
+        set_text(f->format, sizeof(f->format), "joblib-zlib-legacyZF"); /* joblib's own format */
+    else if ((r != NULL && (r->mode & SP_MODE_JOBLIB)) || written_by_joblib(out, out_len))
+        snprintf(f->format, sizeof(f->format), "joblib-%s", sp_codec_name(codec));
+    else
+        snprintf(f->format, sizeof(f->format), "%s-compressed pickle", sp_codec_name(codec));
     return SP_OK;
 }
 
@@ -345,7 +368,7 @@ sp_status sp_scan_file(const uint8_t *data, size_t len, const sp_limits *limits,
                 memcmp(data, torch_legacy_magic, sizeof(torch_legacy_magic)) == 0) {
                 set_text(f->format, sizeof(f->format), "torch-legacy");
                 trim_legacy(f->records[0].result);
-            } else if (r != NULL && (r->mode & SP_MODE_JOBLIB))
+            } else if ((r != NULL && (r->mode & SP_MODE_JOBLIB)) || written_by_joblib(data, len))
                 set_text(f->format, sizeof(f->format), "joblib-raw");
             else
                 set_text(f->format, sizeof(f->format), sp_format_name(fmt));
