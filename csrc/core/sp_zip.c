@@ -231,14 +231,17 @@ static int plausible_eocd(const uint8_t *d, size_t len, uint64_t pos)
     return size <= pos && rd32(d + pos - size) == CENTRAL_SIG;
 }
 
-static uint32_t count_eocds(const uint8_t *d, size_t len)
+/* Signatures starting in [from, to) whose record fits in the file. */
+static uint32_t count_eocds_in(const uint8_t *d, size_t len, uint64_t from, uint64_t to)
 {
     uint32_t count = 0;
 
     if (len < EOCD_SIZE)
         return 0;
-    for (size_t i = 0; i + EOCD_SIZE <= len;) {
-        const uint8_t *hit = memchr(d + i, 'P', len - EOCD_SIZE + 1 - i);
+    if (to > len - EOCD_SIZE + 1)
+        to = len - EOCD_SIZE + 1;
+    for (size_t i = (size_t)from; i < to;) {
+        const uint8_t *hit = memchr(d + i, 'P', (size_t)to - i);
         if (hit == NULL)
             break;
         i = (size_t)(hit - d);
@@ -247,6 +250,11 @@ static uint32_t count_eocds(const uint8_t *d, size_t len)
         i++;
     }
     return count;
+}
+
+static uint32_t count_eocds(const uint8_t *d, size_t len)
+{
+    return count_eocds_in(d, len, 0, len);
 }
 
 /* ---- central directory ------------------------------------------------ */
@@ -636,6 +644,59 @@ static int torch_prefix_ok(const sp_zip *z, const sp_zip_entry *e)
     return 1;
 }
 
+static int by_start(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* End-of-directory signatures outside the data of the entries: one inside
+ * a stored record (a tensor's bytes) is data that neither torch's reader
+ * nor zipfile ever takes for a directory, and skipping the records keeps
+ * this pass over the file cheap however large the tensors are. */
+static uint32_t count_eocds_outside_data(sp_zip *z)
+{
+    uint64_t(*ranges)[2];
+    uint32_t n = 0, count = 0;
+    uint64_t at = 0;
+
+    ranges = z->n_entries ? sp_arena_alloc(&z->arena, sizeof(*ranges) * z->n_entries) : NULL;
+    if (ranges == NULL)
+        return count_eocds(z->data, z->len);
+    for (uint32_t i = 0; i < z->n_entries; i++) {
+        const sp_zip_entry *e = &z->entries[i];
+
+        if (e->has_local && e->method == 0 && fits(e->data_offset, e->comp_size, z->len) &&
+            e->comp_size > 0) {
+            ranges[n][0] = e->data_offset;
+            ranges[n][1] = e->data_offset + e->comp_size;
+            n++;
+        }
+    }
+    qsort(ranges, n, sizeof(*ranges), by_start);
+    for (uint32_t i = 0; i <= n; i++) {
+        uint64_t end = i < n ? ranges[i][0] : z->len;
+
+        if (end > at) {
+            /* a signature may straddle the gap's end by up to 3 bytes */
+            uint64_t stop = end + EOCD_SIZE - 1 < z->len ? end + EOCD_SIZE - 1 : z->len;
+            count += count_eocds_in(z->data, z->len, at, stop);
+        }
+        if (i < n && ranges[i][1] > at)
+            at = ranges[i][1];
+    }
+    return count;
+}
+
+/* Without a directory to skip, every byte is searched (a refused archive). */
+static void count_all_eocds(sp_zip *z)
+{
+    z->eocd_count = count_eocds(z->data, z->len);
+    if (z->eocd_count > 1)
+        add_anomaly(z, SP_CA_ZIP_MULTIPLE_EOCD, -1, 0);
+}
+
 static uint32_t crc_of(const uint8_t *p, uint64_t n)
 {
     uLong c = crc32(0L, Z_NULL, 0);
@@ -647,6 +708,20 @@ static uint32_t crc_of(const uint8_t *p, uint64_t n)
         n -= chunk;
     }
     return (uint32_t)c;
+}
+
+/* A record some loader may run as a pickle: tensor and array data can
+ * hide nothing executable behind a wrong CRC, and checking gigabytes of
+ * it would make opening a checkpoint cost a full read. */
+static int may_run(const sp_zip *z, const sp_zip_entry *e)
+{
+    const uint8_t *p = z->data + e->data_offset;
+    size_t n = e->name_len;
+
+    if ((n >= 4 && memcmp(e->name + n - 4, ".pkl", 4) == 0) ||
+        (n >= 4 && memcmp(e->name + n - 4, ".npy", 4) == 0))
+        return 1;
+    return e->comp_size >= 2 && p[0] == 0x80 && p[1] <= 5;
 }
 
 static sp_status check_entries(sp_zip *z)
@@ -686,7 +761,7 @@ static sp_status check_entries(sp_zip *z)
          * ones are checked when read. */
         if (e->method == 0 && e->stat_error == NULL && e->has_local && !is_directory(e) &&
             e->comp_size != 0 && fits(e->data_offset, e->uncomp_size, z->len) &&
-            e->uncomp_size <= crc_budget) {
+            e->uncomp_size <= crc_budget && may_run(z, e)) {
             crc_budget -= e->uncomp_size;
             if (crc_of(z->data + e->data_offset, e->uncomp_size) != e->crc) {
                 add_anomaly(z, SP_CA_ZIP_CRC_MISMATCH, i, e->central_offset);
@@ -732,13 +807,12 @@ sp_status sp_zip_open_ex(const uint8_t *data, size_t len, const sp_zip_limits *l
     out->data = data;
     out->len = len;
     out->torch_magic = len >= 4 && rd32(data) == LOCAL_SIG;
-    out->eocd_count = count_eocds(data, len);
-    if (out->eocd_count > 1)
-        add_anomaly(out, SP_CA_ZIP_MULTIPLE_EOCD, -1, 0);
 
     st = read_end_records(out, &cd, err);
-    if (st != SP_OK)
+    if (st != SP_OK) {
+        count_all_eocds(out);
         return st;
+    }
     if (cd.total > out->limits.max_entries) {
         sp_error_set(err, SP_ERR_LIMIT, "central directory lists %llu entries, cap is %u",
                      (unsigned long long)cd.total, out->limits.max_entries);
@@ -761,6 +835,7 @@ sp_status sp_zip_open_ex(const uint8_t *data, size_t len, const sp_zip_limits *l
         /* Entries past the failure were never filled in. */
         out->n_entries = 0;
         out->lookup = NULL;
+        count_all_eocds(out);
         return st;
     }
     if (out->n_entries != 0) {
@@ -774,6 +849,9 @@ sp_status sp_zip_open_ex(const uint8_t *data, size_t len, const sp_zip_limits *l
         }
     }
     sort_lookup(out);
+    out->eocd_count = count_eocds_outside_data(out);
+    if (out->eocd_count > 1)
+        add_anomaly(out, SP_CA_ZIP_MULTIPLE_EOCD, -1, 0);
     st = check_entries(out);
     if (st != SP_OK) {
         sp_error_set(err, st, "no memory for the zip name checks");
@@ -931,7 +1009,7 @@ sp_status sp_zip_record(sp_zip *z, uint32_t idx, const uint8_t **data, uint64_t 
         }
         *data = z->data + e->data_offset;
         *len = e->uncomp_size;
-        if (!e->crc_checked && crc_of(*data, *len) != e->crc)
+        if (!e->crc_checked && may_run(z, e) && crc_of(*data, *len) != e->crc)
             add_anomaly(z, SP_CA_ZIP_CRC_MISMATCH, idx, e->central_offset);
         e->crc_checked = 1;
         return SP_OK;
