@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from measure import fmt_time, ratio, reset_peak, status_kb, verdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -327,23 +328,6 @@ def time_methods(methods, cfg):
 # Peak memory and first call (child side)
 
 
-def _status_kb(field):
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
-def _reset_peak():
-    """Restart the kernel's peak-RSS record at the current RSS (Linux >= 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
 
 def _child_method(method, path):
     """The callable one child measures, with everything it imports already
@@ -384,9 +368,9 @@ def mem_child(method, path):
     # process; VmHWM belongs to this image only, and resetting it drops
     # whatever the imports and the input read peaked at.
     try:
-        source = "VmHWM" if _reset_peak() else "VmHWM (not reset)"
-        before = _status_kb("VmRSS") if source == "VmHWM" else _status_kb("VmHWM")
-        peak = lambda: _status_kb("VmHWM")  # noqa: E731
+        source = "VmHWM" if reset_peak() else "VmHWM (not reset)"
+        before = status_kb("VmRSS") if source == "VmHWM" else status_kb("VmHWM")
+        peak = lambda: status_kb("VmHWM")  # noqa: E731
     except (OSError, KeyError):
         source = "ru_maxrss"
         peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # noqa: E731
@@ -434,15 +418,6 @@ def measure_fresh(method, path, cfg):
 # Formatting
 
 
-def fmt_time(s):
-    if s is None:
-        return "n/a"
-    if s < 1e-3:
-        return "%.1f µs" % (s * 1e6)
-    if s < 1.0:
-        return "%.2f ms" % (s * 1e3)
-    return "%.2f s" % s
-
 
 def fmt_size(n):
     for unit, div in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
@@ -463,15 +438,6 @@ def fmt_share(r):
         return "n/a"
     return "%s (%s%%)" % (fmt_ratio(r), fmt_ratio(r * 100))
 
-
-def ratio(a, b):
-    if a is None or b is None or b <= 0:
-        return None
-    return a / b
-
-
-def verdict(ok):
-    return "PASS" if ok else "FAIL"
 
 
 def environment():

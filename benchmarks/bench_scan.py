@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from measure import fmt_time, ratio, reset_peak, status_kb, verdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -333,23 +334,6 @@ class Config:
 # Peak memory (child side)
 
 
-def _status_kb(field):
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
-def _reset_peak():
-    """Restart the kernel's peak-RSS record at the current RSS (Linux >= 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
 
 def mem_child(method, path):
     """Run one method once on one file and print its peak RSS increase (KiB).
@@ -370,9 +354,9 @@ def mem_child(method, path):
     # parent starts with the parent's peak. VmHWM belongs to this image only,
     # and resetting it drops any transient peak of reading the input.
     try:
-        source = "VmHWM" if _reset_peak() else "VmHWM (not reset)"
-        before = _status_kb("VmRSS") if source == "VmHWM" else _status_kb("VmHWM")
-        peak = lambda: _status_kb("VmHWM")  # noqa: E731
+        source = "VmHWM" if reset_peak() else "VmHWM (not reset)"
+        before = status_kb("VmRSS") if source == "VmHWM" else status_kb("VmHWM")
+        peak = lambda: status_kb("VmHWM")  # noqa: E731
     except (OSError, KeyError):
         source = "ru_maxrss"
         peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # noqa: E731
@@ -417,15 +401,6 @@ def measure_memory(name, data, timeout):
 # Formatting
 
 
-def fmt_time(s):
-    if s is None:
-        return "n/a"
-    if s < 1e-3:
-        return "%.1f µs" % (s * 1e6)
-    if s < 1.0:
-        return "%.2f ms" % (s * 1e3)
-    return "%.2f s" % s
-
 
 def fmt_size(n):
     for unit, div in (("MB", 1 << 20), ("KB", 1 << 10)):
@@ -449,11 +424,6 @@ def geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-def ratio(a, b):
-    if a is None or b is None or b <= 0:
-        return None
-    return a / b
-
 
 def table(rows):
     head = ["input", "size", "scan", "genops", "unpickle", "scan/unpickle", "genops/scan", "notes"]
@@ -467,9 +437,6 @@ def table(rows):
         ]) + " |")
     return lines
 
-
-def verdict(ok):
-    return "PASS" if ok else "FAIL"
 
 
 def _goal(title, table_vals, file_vals, passes, worst_of, times):
