@@ -301,9 +301,8 @@ def run_scan(args, stdout, stderr):
     finally:
         progress.clear()
     if skipped[0]:
-        stderr.write("safepickle: skipped %d file%s that %s not model files (--all scans them)\n"
-                     % (skipped[0], "" if skipped[0] == 1 else "s",
-                        "is" if skipped[0] == 1 else "are"))
+        what = "file that is not a model file" if skipped[0] == 1 else "files that are not model files"
+        stderr.write("safepickle: skipped %d %s (--all scans them)\n" % (skipped[0], what))
     return status
 
 
