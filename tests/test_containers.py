@@ -195,3 +195,17 @@ def test_every_corpus_file_gets_its_manifest_format(manifest, corpus_root):
         if report.format not in _manifest_format(row["format"]):
             wrong.append((row["path"], row["format"], report.format))
     assert not wrong
+
+
+def test_torchscript_archive_lists_its_code_and_never_passes():
+    module = torch.jit.script(torch.nn.Linear(3, 2))
+    buf = io.BytesIO()
+    torch.jit.save(module, buf)
+    report = scan(buf.getvalue())
+    assert report.format == "torch-zip(torchscript)"
+    assert report.verdict == "error"
+    assert any("TorchScript" in r for r in report.reasons)
+    code = [r["name"] for r in report.raw["records"] if r["code"]]
+    assert code and all("/code/" in name and not name.endswith(".pkl") for name in code)
+    # its pickles (constants, debug info) are scanned as records
+    assert any(r["name"].endswith("constants.pkl") and not r["code"] for r in report.raw["records"])

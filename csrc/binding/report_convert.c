@@ -738,6 +738,7 @@ static PyObject *record_to_dict(conv *c, const sp_record *r)
     if (put(c, d, "name", PyUnicode_DecodeUTF8(r->name, (Py_ssize_t)strlen(r->name), "replace")) <
             0 ||
         put(c, d, "primary", PyBool_FromLong(r->primary)) < 0 ||
+        put(c, d, "code", PyBool_FromLong(r->code)) < 0 ||
         put(c, d, "error",
             r->error[0] ? text_or_none(r->error, sizeof(r->error)) : Py_NewRef(Py_None)) < 0 ||
         /* the primary record's streams are the report's own */

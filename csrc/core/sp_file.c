@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 /* From file bytes to the pickles the loader runs (see sp_file.h). */
 #include "sp_file.h"
 
@@ -146,6 +147,22 @@ static sp_status scan_npy(sp_file *f, const char *name, size_t name_len, const u
                        limits, err);
 }
 
+/* The TorchScript sources an archive carries ("<prefix>/code/...") */
+static void list_code_records(sp_file *f, const sp_zip *z)
+{
+    for (uint32_t i = 0; i < z->n_entries; i++) {
+        const sp_zip_entry *e = &z->entries[i];
+        sp_record *r;
+
+        if (e->name_len < 6 || memmem(e->name, e->name_len, "/code/", 6) == NULL ||
+            e->name[e->name_len - 1] == '/' || ends_with(e->name, e->name_len, ".pkl"))
+            continue;
+        r = add_record(f, (const char *)e->name, e->name_len);
+        if (r != NULL)
+            r->code = 1;
+    }
+}
+
 static sp_status scan_zip(sp_file *f, const uint8_t *data, size_t len, const sp_limits *limits,
                           sp_error *err)
 {
@@ -196,6 +213,8 @@ static sp_status scan_zip(sp_file *f, const uint8_t *data, size_t len, const sp_
         } else if (z->torchscript) {
             torch = 1;
             set_text(f->format, sizeof(f->format), "torch-zip(torchscript)");
+            f->torchscript = 1;
+            list_code_records(f, z);
         } else if (st == SP_ERR_NOMEM) {
             sp_error_set(err, SP_ERR_NOMEM, "out of memory");
             return st;
@@ -484,6 +503,13 @@ void sp_file_verdict(const sp_file *f, sp_verdict *out)
     if (f->error[0]) {
         error = 1;
         add_reason(out, "the loader refuses the file: ", f->error);
+    }
+    if (f->torchscript) {
+        /* its code runs when loaded and is not analysed: never a pass */
+        error = 1;
+        add_reason(out, "",
+                   "TorchScript archive: torch.load hands it to torch.jit.load, which compiles "
+                   "and runs its code records (listed, not analysed)");
     }
     if (unsafe) {
         out->kind = SP_VERDICT_UNSAFE;

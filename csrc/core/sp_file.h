@@ -21,6 +21,7 @@
 typedef struct sp_record {
     char name[SP_RECORD_NAME_MAX]; /* "archive/data.pkl", "<file>", "arr_0.npy" */
     int primary;                   /* the pickle the loader runs first */
+    int code;                      /* TorchScript code, not a pickle: listed, not scanned */
     sp_result *result;             /* NULL when the record could not be read */
     char error[SP_ERROR_MAX];      /* why it could not, or "" */
 } sp_record;
@@ -41,6 +42,7 @@ struct sp_file {
     uint32_t anomaly_mask;    /* bit (1u << code) per sp_container_anomaly */
     char error[SP_ERROR_MAX]; /* the loader refuses the file before any pickle */
     int no_pickle;            /* nothing in the file is a pickle (numeric arrays) */
+    int torchscript;          /* torch.load hands the file to torch.jit.load */
     /* owned buffers (decompressed data) and the zip reader's state */
     uint8_t **owned;
     uint32_t n_owned;
