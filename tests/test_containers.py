@@ -5,6 +5,7 @@ put a payload where the loader will run it. Nothing is ever loaded: the
 payload pickles only name os.system, they are never unpickled.
 """
 import io
+import pickle
 import zipfile
 
 import joblib
@@ -209,3 +210,111 @@ def test_torchscript_archive_lists_its_code_and_never_passes():
     assert code and all("/code/" in name and not name.endswith(".pkl") for name in code)
     # its pickles (constants, debug info) are scanned as records
     assert any(r["name"].endswith("constants.pkl") and not r["code"] for r in report.raw["records"])
+
+
+# ---- torch's legacy tar layout ---------------------------------------------------
+
+
+def _tar(members):
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _storages(views=b"", elements=3):
+    """A count, one FloatStorage (args pickle, int64 count, the floats), the views."""
+    args = pickle.dumps(("0", "cpu", torch.FloatStorage), protocol=2)
+    raw = elements.to_bytes(8, "little") + b"\x00" * (4 * elements)
+    return pickle.dumps(1, protocol=2) + args + raw + (views or pickle.dumps([], protocol=2))
+
+
+TENSORS = pickle.dumps(0, protocol=2)
+OBJECT = pickle.dumps({"w": 1.0}, protocol=2)
+
+
+def test_legacy_tar_is_read_as_torch_reads_it():
+    report = scan(_tar([("storages", _storages()), ("tensors", TENSORS), ("pickle", OBJECT)]))
+    assert report.format == "torch-legacy-tar"
+    assert report.verdict == "benign", report.reasons
+    names = [r["name"] for r in report.raw["records"]]
+    # count, the storage's args, the views; the tensor count; the object
+    assert names == ["storages[0]", "storages[1]", "storages[2]", "tensors[0]", "pickle"]
+
+
+def test_legacy_tar_payload_after_storage_bytes_is_found():
+    # the views pickle comes after the raw floats: only skipping them as
+    # torch does reaches it
+    report = scan(_tar([("storages", _storages(views=PAYLOAD)), ("tensors", TENSORS),
+                        ("pickle", OBJECT)]))
+    assert report.verdict == "unsafe"
+    assert any(r.startswith("storages[2]") and "posix.system" in r for r in report.reasons)
+
+
+def test_legacy_tar_payload_in_the_object_is_unsafe():
+    report = scan(_tar([("storages", _storages()), ("tensors", TENSORS), ("pickle", PAYLOAD)]))
+    assert report.verdict == "unsafe"
+    assert "posix.system" in report.globals
+
+
+def test_legacy_tar_duplicate_member_is_never_benign():
+    # tarfile (and torch) run the last "pickle"; another reader the first
+    report = scan(_tar([("storages", _storages()), ("tensors", TENSORS), ("pickle", PAYLOAD),
+                        ("pickle", OBJECT)]))
+    assert report.verdict == "unsafe"
+    assert any("same name" in r for r in report.reasons)
+
+
+def test_gzipped_tar_is_opened():
+    import gzip
+
+    report = scan(gzip.compress(_tar([("model/weights.pkl", PAYLOAD)])))
+    assert report.format == "tar.gzip"
+    assert report.verdict == "unsafe"
+    assert [r["name"] for r in report.raw["records"]] == ["model/weights.pkl"]
+
+
+def test_legacy_tar_payload_after_tensor_data_is_found():
+    import struct
+
+    def tensor(args):
+        # args pickle, ndim (int32) and 4 spare bytes, sizes, strides, offset
+        return args + struct.pack("<ii", 1, 0) + struct.pack("<q", 3) + struct.pack("<q", 1) + struct.pack("<q", 0)
+
+    benign_args = pickle.dumps(("1", "0", torch.FloatTensor), protocol=2)
+    tensors = pickle.dumps(2, protocol=2) + tensor(benign_args) + tensor(PAYLOAD)
+    report = scan(_tar([("storages", _storages()), ("tensors", tensors), ("pickle", OBJECT)]))
+    assert report.verdict == "unsafe"
+    assert any(r.startswith("tensors[2]") and "posix.system" in r for r in report.reasons)
+
+
+def test_torch_zip_inside_a_tar_is_read():
+    evil = replace_record(torch_bytes({"w": torch.zeros(2)}), "data.pkl", PAYLOAD)
+    report = scan(_tar([("models/model.pt", evil), ("README", b"hello")]))
+    assert report.verdict == "unsafe"
+    assert any(r.startswith("models/model.pt/") and "posix.system" in r for r in report.reasons)
+
+
+def test_gzip_inside_a_zip_is_read():
+    import gzip
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("bundle/weights.pkl.gz", gzip.compress(PAYLOAD))
+    report = scan(out.getvalue())
+    assert report.verdict == "unsafe"
+    assert [r["name"] for r in report.raw["records"]] == ["bundle/weights.pkl.gz/<decompressed>"]
+
+
+def test_nesting_is_capped():
+    data = PAYLOAD
+    for level in range(6):
+        data = _tar([(f"level{level}.tar" if level else "payload.pkl", data)])
+    report = scan(data)
+    assert any(a["code"] == "NESTING" for a in report.raw["container_anomalies"])
+    assert report.verdict != "benign"

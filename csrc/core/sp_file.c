@@ -9,6 +9,7 @@
 #include "sp_decompress.h"
 #include "sp_format.h"
 #include "sp_npy.h"
+#include "sp_tar.h"
 #include "sp_zip.h"
 
 /* torch.save's legacy format starts with its magic number pickled as a
@@ -163,6 +164,77 @@ static void list_code_records(sp_file *f, const sp_zip *z)
     }
 }
 
+static sp_status scan_into(sp_file *f, const uint8_t *data, size_t len, const sp_limits *limits,
+                           sp_error *err);
+
+#define SP_FILE_MAX_DEPTH 3
+
+static int is_container(const uint8_t *data, uint64_t len)
+{
+    switch (sp_detect_format(data, (size_t)len)) {
+    case SP_FMT_ZIP:
+    case SP_FMT_NPY:
+    case SP_FMT_TAR:
+    case SP_FMT_GZIP:
+    case SP_FMT_BZ2:
+    case SP_FMT_XZ:
+    case SP_FMT_LZMA:
+    case SP_FMT_ZSTD:
+    case SP_FMT_LZ4:
+    case SP_FMT_JOBLIB_ZF:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* A container inside an archive (a torch zip in a tar, a gzip in a zip)
+ * is read as a file of its own; its records join this file's under
+ * "member/record" names. */
+static sp_status scan_member_file(sp_file *f, const char *name, size_t name_len,
+                                  const uint8_t *data, uint64_t len, const sp_limits *limits,
+                                  sp_error *err)
+{
+    sp_file *child, **grown;
+    sp_status st;
+
+    if (f->depth + 1 > SP_FILE_MAX_DEPTH) {
+        add_anomaly(f, SP_CA_NESTING, "containers nested deeper than the cap");
+        return SP_OK;
+    }
+    child = calloc(1, sizeof(*child));
+    grown = realloc(f->children, sizeof(*grown) * (f->n_children + 1));
+    if (child == NULL || grown == NULL) {
+        free(child);
+        if (grown != NULL)
+            f->children = grown;
+        sp_error_set(err, SP_ERR_NOMEM, "out of memory");
+        return SP_ERR_NOMEM;
+    }
+    f->children = grown;
+    f->children[f->n_children++] = child;
+    child->depth = f->depth + 1;
+    st = scan_into(child, data, (size_t)len, limits, err);
+    if (st != SP_OK)
+        return st;
+    for (uint32_t i = 0; i < child->n_records; i++) {
+        char full[SP_RECORD_NAME_MAX];
+        int n = snprintf(full, sizeof(full), "%.*s/%s", (int)(name_len & 0x7f), name,
+                         child->records[i].name);
+        sp_record *r = add_record(f, full, n < 0 ? 0 : (size_t)n);
+
+        if (r == NULL)
+            break;
+        r->result = child->records[i].result; /* moved: the child no longer frees it */
+        r->code = child->records[i].code;
+        memcpy(r->error, child->records[i].error, sizeof(r->error));
+        child->records[i].result = NULL;
+    }
+    for (uint32_t i = 0; i < child->n_anomalies; i++)
+        add_anomaly(f, child->anomalies[i].code, child->anomalies[i].detail);
+    return SP_OK;
+}
+
 static sp_status scan_zip(sp_file *f, const uint8_t *data, size_t len, const sp_limits *limits,
                           sp_error *err)
 {
@@ -248,6 +320,10 @@ static sp_status scan_zip(sp_file *f, const uint8_t *data, size_t len, const sp_
         } else if (ends_with(e->name, e->name_len, ".pkl") || starts_like_pickle(rec, rec_len)) {
             other_members++;
             st = scan_record(f, (const char *)e->name, e->name_len, rec, rec_len, 0, limits, err);
+        } else if (!torch && !torch_like && is_container(rec, rec_len)) {
+            /* torch never opens its records as containers: only plain zips */
+            other_members++;
+            st = scan_member_file(f, (const char *)e->name, e->name_len, rec, rec_len, limits, err);
         } else {
             continue;
         }
@@ -263,6 +339,238 @@ static sp_status scan_zip(sp_file *f, const uint8_t *data, size_t len, const sp_
     if (f->n_records == 0 && f->error[0] == '\0')
         f->no_pickle = 1;
     return SP_OK;
+}
+
+/* Element size of a legacy storage type (torch.FloatStorage, ...), or 0. */
+static uint64_t storage_element_size(const sp_global *g)
+{
+    static const struct {
+        const char *name;
+        uint64_t size;
+    } sizes[] = {{"DoubleStorage", 8},
+                 {"FloatStorage", 4},
+                 {"HalfStorage", 2},
+                 {"LongStorage", 8},
+                 {"IntStorage", 4},
+                 {"ShortStorage", 2},
+                 {"CharStorage", 1},
+                 {"ByteStorage", 1},
+                 {"BoolStorage", 1},
+                 {"BFloat16Storage", 2},
+                 {"ComplexDoubleStorage", 16},
+                 {"ComplexFloatStorage", 8},
+                 {"QUInt8Storage", 1},
+                 {"QInt8Storage", 1},
+                 {"QInt32Storage", 4},
+                 {"QUInt4x2Storage", 1},
+                 {"QUInt2x4Storage", 1}};
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+        if (g->name.len == strlen(sizes[i].name) &&
+            memcmp(g->name.ptr, sizes[i].name, g->name.len) == 0)
+            return sizes[i].size;
+    return 0;
+}
+
+static uint64_t le_u64(const uint8_t *p, int n)
+{
+    uint64_t x = 0;
+
+    for (int i = 0; i < n; i++)
+        x |= (uint64_t)p[i] << (8 * i);
+    return x;
+}
+
+/* The item of a stream's returned tuple, or NULL. */
+static const sp_slot *result_item(const sp_stream *st, uint32_t i)
+{
+    const sp_slot *r = &st->result;
+
+    if (st->end_kind != SP_END_STOP || r->kind != SP_V_TUPLE || r->u.obj->n_kept <= i)
+        return NULL;
+    return &r->u.obj->items[i];
+}
+
+/* A member of torch's legacy tar that alternates pickles (each one
+ * pickle.load) with raw bytes whose length the pickle before gives:
+ * "storages" (count; per storage the args (key, location, type), an int64
+ * element count and the elements; then the views) or "tensors" (count; per
+ * tensor the args, then ndim as int32, 4 bytes, sizes, strides, offset). */
+static sp_status scan_tar_member_run(sp_file *f, const char *member, const uint8_t *data,
+                                     uint64_t len, int storages, const sp_limits *limits,
+                                     sp_error *err)
+{
+    uint64_t pos = 0, count = 0;
+    char name[SP_RECORD_NAME_MAX];
+    sp_status st;
+
+    for (uint64_t k = 0;; k++) {
+        sp_record *r;
+        const sp_stream *s0;
+
+        /* the count pickle, one per record, and for storages the views */
+        if (k > 0 && k > count + (storages ? 1 : 0))
+            return SP_OK;
+        snprintf(name, sizeof(name), "%s[%llu]", member, (unsigned long long)k);
+        r = add_record(f, name, strlen(name));
+        if (r == NULL)
+            return SP_OK;
+        st = sp_scan_pickle_once(data + pos, (size_t)(len - pos), limits, &r->result, err);
+        if (st != SP_OK)
+            return st;
+        s0 = r->result->n_streams ? &r->result->streams[0] : NULL;
+        if (s0 == NULL || s0->end_kind != SP_END_STOP) {
+            snprintf(f->error, sizeof(f->error), "torch fails in the %s member", member);
+            return SP_OK;
+        }
+        pos += s0->end;
+        if (k == 0) {
+            /* the count of records that follow */
+            if (s0->result.kind != SP_V_INT || s0->result.u.i < 0 || s0->result.u.i > (1 << 20)) {
+                snprintf(f->error, sizeof(f->error), "%s: a count the scan cannot follow", member);
+                return SP_OK;
+            }
+            count = (uint64_t)s0->result.u.i;
+            continue;
+        }
+        if (k > count)
+            return SP_OK; /* that was the views pickle */
+        if (storages) {
+            const sp_slot *type = result_item(s0, 2);
+            uint64_t elsize = 0, n;
+
+            if (type != NULL && type->kind == SP_V_GLOBAL)
+                elsize = storage_element_size(&s0->globals[type->ref]);
+            if (elsize == 0 || len - pos < 8) {
+                snprintf(f->error, sizeof(f->error), "%s: a storage the scan cannot follow",
+                         member);
+                return SP_OK;
+            }
+            n = le_u64(data + pos, 8);
+            pos += 8;
+            if (n > (len - pos) / elsize) {
+                snprintf(f->error, sizeof(f->error), "%s: storage data past the member's end",
+                         member);
+                return SP_OK;
+            }
+            pos += n * elsize;
+        } else {
+            uint64_t ndim;
+
+            if (len - pos < 8) {
+                snprintf(f->error, sizeof(f->error), "%s: tensor data past the member's end",
+                         member);
+                return SP_OK;
+            }
+            ndim = le_u64(data + pos, 4);
+            if (ndim > 64 || len - pos < 8 + 16 * ndim + 8) {
+                snprintf(f->error, sizeof(f->error), "%s: a tensor the scan cannot follow", member);
+                return SP_OK;
+            }
+            pos += 8 + 16 * ndim + 8;
+        }
+    }
+}
+
+/* tarfile takes the last member of a name, other readers the first: two
+ * members of one name leave it open which bytes run. */
+static void tar_duplicates(sp_file *f, const sp_tar *t)
+{
+    for (uint32_t i = 0; i < t->n_entries; i++) {
+        const sp_tar_entry *a = &t->entries[i];
+
+        for (uint32_t j = i + 1; j < t->n_entries && j < i + 4096; j++) {
+            const sp_tar_entry *b = &t->entries[j];
+
+            if (a->prefix_len == b->prefix_len && a->name_len == b->name_len &&
+                memcmp(a->name, b->name, a->name_len) == 0 &&
+                (a->prefix_len == 0 || memcmp(a->prefix, b->prefix, a->prefix_len) == 0)) {
+                add_anomaly(f, SP_CA_ZIP_DUPLICATE_NAME, "two tar members with the same name");
+                return;
+            }
+        }
+    }
+}
+
+static sp_status scan_tar(sp_file *f, const uint8_t *data, size_t len, const sp_limits *limits,
+                          sp_error *err)
+{
+    sp_tar t;
+    sp_error terr;
+    sp_status st = sp_tar_open(data, len, &t, &terr);
+    int is_storages, is_tensors, is_pickle;
+    const uint8_t *m;
+    uint64_t mlen;
+
+    set_text(f->format, sizeof(f->format), "tar");
+    if (st == SP_ERR_NOMEM) {
+        sp_tar_close(&t);
+        sp_error_set(err, SP_ERR_NOMEM, "out of memory");
+        return st;
+    }
+    if (st != SP_OK) {
+        snprintf(f->error, sizeof(f->error), "tarfile does not list the archive: %.200s",
+                 terr.message);
+        sp_tar_close(&t);
+        return SP_OK;
+    }
+    is_storages = sp_tar_find(&t, "storages");
+    is_tensors = sp_tar_find(&t, "tensors");
+    is_pickle = sp_tar_find(&t, "pickle");
+    tar_duplicates(f, &t);
+    if (is_storages >= 0 || is_tensors >= 0 || is_pickle >= 0) {
+        /* torch's legacy tar: storages, then tensors, then the object */
+        set_text(f->format, sizeof(f->format), "torch-legacy-tar");
+        if (is_storages < 0 || sp_tar_member(&t, is_storages, &m, &mlen) != SP_OK) {
+            set_text(f->error, sizeof(f->error), "torch.load raises: no readable storages member");
+        } else {
+            st = scan_tar_member_run(f, "storages", m, mlen, 1, limits, err);
+            if (st == SP_OK &&
+                (is_tensors < 0 || sp_tar_member(&t, is_tensors, &m, &mlen) != SP_OK))
+                set_text(f->error, sizeof(f->error),
+                         "torch.load raises: no readable tensors member");
+            else if (st == SP_OK)
+                st = scan_tar_member_run(f, "tensors", m, mlen, 0, limits, err);
+            if (st == SP_OK && is_pickle >= 0 && sp_tar_member(&t, is_pickle, &m, &mlen) == SP_OK) {
+                sp_record *r = add_record(f, "pickle", 6);
+
+                if (r != NULL) {
+                    r->primary = 1;
+                    st = sp_scan_pickle_once(m, (size_t)mlen, limits, &r->result, err);
+                }
+            }
+        }
+        sp_tar_close(&t);
+        return st;
+    }
+    /* any other tar: every member that is a pickle */
+    for (uint32_t i = 0; i < t.n_entries; i++) {
+        const sp_tar_entry *e = &t.entries[i];
+
+        int nested;
+
+        if (sp_tar_member(&t, (int)i, &m, &mlen) != SP_OK)
+            continue;
+        nested = !starts_like_pickle(m, mlen) && is_container(m, mlen);
+        if (!nested && !starts_like_pickle(m, mlen))
+            continue;
+        char name[SP_RECORD_NAME_MAX];
+        int n = e->prefix_len ? snprintf(name, sizeof(name), "%.*s/%.*s",
+                                         (int)(e->prefix_len & 0xff), (const char *)e->prefix,
+                                         (int)(e->name_len & 0xff), (const char *)e->name)
+                              : snprintf(name, sizeof(name), "%.*s", (int)(e->name_len & 0xff),
+                                         (const char *)e->name);
+        size_t name_len = n < 0 ? 0 : (size_t)n < sizeof(name) ? (size_t)n : sizeof(name) - 1;
+
+        st = nested ? scan_member_file(f, name, name_len, m, mlen, limits, err)
+                    : scan_record(f, name, name_len, m, mlen, 0, limits, err);
+        if (st != SP_OK)
+            break;
+    }
+    if (st == SP_OK && f->n_records == 0)
+        f->no_pickle = 1;
+    sp_tar_close(&t);
+    return st;
 }
 
 static sp_status scan_compressed(sp_file *f, int codec, const uint8_t *data, size_t len,
@@ -292,9 +600,12 @@ static sp_status scan_compressed(sp_file *f, int codec, const uint8_t *data, siz
     if (st != SP_OK)
         snprintf(f->error, sizeof(f->error), "%s data: %.200s", sp_codec_name(codec), derr.message);
     if (out != NULL && sp_detect_format(out, out_len) == SP_FMT_TAR) {
-        snprintf(f->format, sizeof(f->format), "tar.%s", sp_codec_name(codec));
-        set_text(f->error, sizeof(f->error), "tar archives are not read yet");
-        return SP_OK;
+        /* Python's tarfile opens compressed archives transparently */
+        sp_status tst = scan_tar(f, out, out_len, limits, err);
+
+        if (strcmp(f->format, "tar") == 0)
+            snprintf(f->format, sizeof(f->format), "tar.%s", sp_codec_name(codec));
+        return tst;
     }
     /* a loader reading a cut or corrupt stream runs the prefix it got */
     st = scan_record(f, "<decompressed>", 14, out != NULL ? out : data, out != NULL ? out_len : 0,
@@ -323,24 +634,15 @@ static void trim_legacy(sp_result *r)
     r->trailing_len = r->input_len - r->trailing_offset;
 }
 
-sp_status sp_scan_file(const uint8_t *data, size_t len, const sp_limits *limits, sp_file **out,
-                       sp_error *err)
+/* Reads data into f by its format; the switch every file and every nested
+ * container goes through. */
+static sp_status scan_into(sp_file *f, const uint8_t *data, size_t len, const sp_limits *limits,
+                           sp_error *err)
 {
-    sp_file *f;
     sp_status st = SP_OK;
     sp_format fmt;
     int codec;
 
-    *out = NULL;
-    if (data == NULL && len != 0) {
-        sp_error_set(err, SP_ERR_ARG, "no data");
-        return SP_ERR_ARG;
-    }
-    f = calloc(1, sizeof(*f));
-    if (f == NULL) {
-        sp_error_set(err, SP_ERR_NOMEM, "out of memory");
-        return SP_ERR_NOMEM;
-    }
     fmt = sp_detect_format(data, len);
     codec = sp_detect_codec(data, len);
     switch (fmt) {
@@ -356,8 +658,7 @@ sp_status sp_scan_file(const uint8_t *data, size_t len, const sp_limits *limits,
             f->no_pickle = 1;
         break;
     case SP_FMT_TAR:
-        set_text(f->format, sizeof(f->format), "tar");
-        set_text(f->error, sizeof(f->error), "tar archives are not read yet");
+        st = scan_tar(f, data, len, limits, err);
         break;
     case SP_FMT_GZIP:
     case SP_FMT_BZ2:
@@ -394,6 +695,26 @@ sp_status sp_scan_file(const uint8_t *data, size_t len, const sp_limits *limits,
         }
         break;
     }
+    return st;
+}
+
+sp_status sp_scan_file(const uint8_t *data, size_t len, const sp_limits *limits, sp_file **out,
+                       sp_error *err)
+{
+    sp_file *f;
+    sp_status st;
+
+    *out = NULL;
+    if (data == NULL && len != 0) {
+        sp_error_set(err, SP_ERR_ARG, "no data");
+        return SP_ERR_ARG;
+    }
+    f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        sp_error_set(err, SP_ERR_NOMEM, "out of memory");
+        return SP_ERR_NOMEM;
+    }
+    st = scan_into(f, data, len, limits, err);
     if (st != SP_OK) {
         sp_file_free(f);
         return st;
@@ -417,6 +738,9 @@ void sp_file_free(sp_file *f)
         sp_zip_close(f->zip);
         free(f->zip);
     }
+    for (uint32_t i = 0; i < f->n_children; i++)
+        sp_file_free(f->children[i]);
+    free(f->children);
     free(f);
 }
 
@@ -491,8 +815,22 @@ void sp_file_verdict(const sp_file *f, sp_verdict *out)
                 add_reason(out, f->n_records > 1 ? prefix : "", v.reasons[k]);
         }
     }
-    if (f->n_records > 0 || strncmp(f->format, "torch-zip", 9) == 0) {
+    for (uint32_t i = 0; i < f->n_anomalies; i++) {
+        int code = f->anomalies[i].code;
+
+        /* a cap stopped the reading: what was not read may run */
+        if (code == SP_CA_NESTING || code == SP_CA_DECOMPRESS_SIZE ||
+            code == SP_CA_DECOMPRESS_RATIO) {
+            unsafe = 1;
+            add_reason(out, "scan incomplete: ", sp_container_anomaly_description(code));
+        }
+    }
+    if (f->n_records > 0 || strncmp(f->format, "torch-", 6) == 0) {
         for (uint32_t i = 0; i < f->n_anomalies; i++) {
+            if (f->anomalies[i].code == SP_CA_NESTING ||
+                f->anomalies[i].code == SP_CA_DECOMPRESS_SIZE ||
+                f->anomalies[i].code == SP_CA_DECOMPRESS_RATIO)
+                continue;
             if (is_ambiguity(f, f->anomalies[i].code)) {
                 unsafe = 1;
                 add_reason(out,

@@ -47,6 +47,10 @@ struct sp_file {
     uint8_t **owned;
     uint32_t n_owned;
     void *zip;
+    /* containers inside this one, kept for the buffers their records use */
+    sp_file **children;
+    uint32_t n_children;
+    int depth; /* 0 for the file itself */
 };
 
 /* Scan data as a file. On SP_OK *out must be freed with sp_file_free, and

@@ -393,7 +393,7 @@ sp_status sp_scan_nested_mode(sp_result *parent, const sp_limits *limits, const 
 }
 
 static sp_status scan_as(const uint8_t *data, size_t len, const sp_limits *limits, uint8_t mode,
-                         sp_result **out, sp_error *err)
+                         int single, sp_result **out, sp_error *err)
 {
     sp_result *res;
     sp_status status;
@@ -409,6 +409,7 @@ static sp_status scan_as(const uint8_t *data, size_t len, const sp_limits *limit
     res->input_len = len;
     res->root = res;
     res->mode = mode;
+    res->single = (uint8_t)(single != 0);
     status = run_streams(res, limits, err);
     if (status != SP_OK) {
         sp_result_free(res);
@@ -435,15 +436,32 @@ sp_status sp_scan_pickles(const uint8_t *data, size_t len, const sp_limits *limi
         sp_limits_default(&defaults);
         limits = &defaults;
     }
-    status = scan_as(data, len, limits, 0, out, err);
+    status = scan_as(data, len, limits, 0, 0, out, err);
     if (status == SP_OK && (*out)->n_streams > 0 && sp_joblib_wrote(&(*out)->streams[0])) {
         /* written by joblib.dump: read again as joblib.load reads it, with
          * its pure-Python unpickler and array data between the opcodes */
         sp_result_free(*out);
         *out = NULL;
-        status = scan_as(data, len, limits, SP_MODE_JOBLIB | SP_MODE_PYTHON, out, err);
+        status = scan_as(data, len, limits, SP_MODE_JOBLIB | SP_MODE_PYTHON, 0, out, err);
     }
     return status;
+}
+
+sp_status sp_scan_pickle_once(const uint8_t *data, size_t len, const sp_limits *limits,
+                              sp_result **out, sp_error *err)
+{
+    sp_limits defaults;
+
+    *out = NULL;
+    if (data == NULL && len != 0) {
+        sp_error_set(err, SP_ERR_ARG, "no data");
+        return SP_ERR_ARG;
+    }
+    if (limits == NULL) {
+        sp_limits_default(&defaults);
+        limits = &defaults;
+    }
+    return scan_as(data, len, limits, 0, 1, out, err);
 }
 
 void sp_result_free(sp_result *result)

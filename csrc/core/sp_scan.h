@@ -19,6 +19,11 @@
 sp_status sp_scan_pickles(const uint8_t *data, size_t len, const sp_limits *limits, sp_result **out,
                           sp_error *err);
 
+/* One pickle only, as one pickle.load call reads it from data: for formats
+ * that put other bytes between the pickles they load. */
+sp_status sp_scan_pickle_once(const uint8_t *data, size_t len, const sp_limits *limits,
+                              sp_result **out, sp_error *err);
+
 void sp_result_free(sp_result *result);
 
 /* Scan one stream starting at offset into a result being built; used by
