@@ -318,3 +318,27 @@ def test_nesting_is_capped():
     report = scan(data)
     assert any(a["code"] == "NESTING" for a in report.raw["container_anomalies"])
     assert report.verdict != "benign"
+
+
+def test_tar_whose_first_name_is_a_pickle_is_unsafe():
+    # tarfile (and torch) see an archive; pickle.load on the same file runs
+    # the first member's name field, which the writer chose
+    import tarfile
+
+    name = b"cos\nsystem\n(S'id'\ntR."
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        info = tarfile.TarInfo(name.decode("latin-1"))
+        info.size = len(OBJECT)
+        tar.addfile(info, io.BytesIO(OBJECT))
+    data = buf.getvalue()
+    assert data.startswith(name)
+    report = scan(data)
+    assert report.format == "tar"
+    assert report.verdict == "unsafe"
+    assert any(r.startswith("<file read as a pickle>") and "os.system" in r for r in report.reasons)
+
+
+def test_plain_tars_do_not_read_as_pickles():
+    report = scan(_tar([("storages", _storages()), ("tensors", TENSORS), ("pickle", OBJECT)]))
+    assert all(r["name"] != "<file read as a pickle>" for r in report.raw["records"])

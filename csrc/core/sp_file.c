@@ -634,6 +634,32 @@ static void trim_legacy(sp_result *r)
     r->trailing_len = r->input_len - r->trailing_offset;
 }
 
+/* A tar's first block is the first member's name, which the writer
+ * chooses: pickle.load on the file runs it while torch.load and tarfile
+ * read the archive. The reading as a pickle is kept when it resolves or
+ * calls anything (tar headers that merely parse do neither). */
+static sp_status scan_tar_as_pickle(sp_file *f, const uint8_t *data, size_t len,
+                                    const sp_limits *limits, sp_error *err)
+{
+    sp_result *r = NULL;
+    sp_status st = sp_scan_pickle_once(data, len, limits, &r, err);
+    sp_record *rec;
+
+    if (st != SP_OK)
+        return st;
+    if (r->n_streams == 0 || r->streams[0].n_globals + r->streams[0].n_calls == 0) {
+        sp_result_free(r);
+        return SP_OK;
+    }
+    rec = add_record(f, "<file read as a pickle>", 23);
+    if (rec == NULL) {
+        sp_result_free(r);
+        return SP_OK;
+    }
+    rec->result = r;
+    return SP_OK;
+}
+
 /* Reads data into f by its format; the switch every file and every nested
  * container goes through. */
 static sp_status scan_into(sp_file *f, const uint8_t *data, size_t len, const sp_limits *limits,
@@ -659,6 +685,8 @@ static sp_status scan_into(sp_file *f, const uint8_t *data, size_t len, const sp
         break;
     case SP_FMT_TAR:
         st = scan_tar(f, data, len, limits, err);
+        if (st == SP_OK)
+            st = scan_tar_as_pickle(f, data, len, limits, err);
         break;
     case SP_FMT_GZIP:
     case SP_FMT_BZ2:
