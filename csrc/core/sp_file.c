@@ -22,14 +22,8 @@ static const uint8_t torch_legacy_magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc,
 static int written_by_joblib(const uint8_t *data, size_t len)
 {
     static const char mark[] = "joblib.numpy_pickle";
-    size_t n = len < 65536 ? len : 65536;
 
-    if (data == NULL || n < sizeof(mark) - 1)
-        return 0;
-    for (size_t i = 0; i + sizeof(mark) - 1 <= n; i++)
-        if (data[i] == 'j' && memcmp(data + i, mark, sizeof(mark) - 1) == 0)
-            return 1;
-    return 0;
+    return data != NULL && memmem(data, len < 65536 ? len : 65536, mark, sizeof(mark) - 1) != NULL;
 }
 
 static void set_text(char *dst, size_t cap, const char *src)
@@ -801,6 +795,12 @@ static int is_ambiguity(const sp_file *f, int code)
     }
 }
 
+/* A cap stopped the reading: what was not read may run. */
+static int stopped_reading(int code)
+{
+    return code == SP_CA_NESTING || code == SP_CA_DECOMPRESS_SIZE || code == SP_CA_DECOMPRESS_RATIO;
+}
+
 static void add_reason(sp_verdict *out, const char *prefix, const char *text)
 {
     if (out->n_reasons >= SP_MAX_REASONS)
@@ -844,25 +844,19 @@ void sp_file_verdict(const sp_file *f, sp_verdict *out)
         }
     }
     for (uint32_t i = 0; i < f->n_anomalies; i++) {
-        int code = f->anomalies[i].code;
-
-        /* a cap stopped the reading: what was not read may run */
-        if (code == SP_CA_NESTING || code == SP_CA_DECOMPRESS_SIZE ||
-            code == SP_CA_DECOMPRESS_RATIO) {
+        if (stopped_reading(f->anomalies[i].code)) {
             unsafe = 1;
-            add_reason(out, "scan incomplete: ", sp_container_anomaly_description(code));
+            add_reason(out,
+                       "scan incomplete: ", sp_container_anomaly_description(f->anomalies[i].code));
         }
     }
     if (f->n_records > 0 || strncmp(f->format, "torch-", 6) == 0) {
         for (uint32_t i = 0; i < f->n_anomalies; i++) {
-            if (f->anomalies[i].code == SP_CA_NESTING ||
-                f->anomalies[i].code == SP_CA_DECOMPRESS_SIZE ||
-                f->anomalies[i].code == SP_CA_DECOMPRESS_RATIO)
-                continue;
-            if (is_ambiguity(f, f->anomalies[i].code)) {
+            int code = f->anomalies[i].code;
+
+            if (!stopped_reading(code) && is_ambiguity(f, code)) {
                 unsafe = 1;
-                add_reason(out,
-                           "container: ", sp_container_anomaly_description(f->anomalies[i].code));
+                add_reason(out, "container: ", sp_container_anomaly_description(code));
             }
         }
     }

@@ -10,17 +10,12 @@
 
 #include "sp_machine_internal.h"
 
-static int name_is(const sp_name *n, const char *z)
-{
-    return n->len == strlen(z) && memcmp(n->ptr, z, n->len) == 0;
-}
-
 /* joblib moved out of sklearn.externals; both spellings load the same way */
 static int is_wrapper(const sp_global *g)
 {
-    return name_is(&g->name, "NumpyArrayWrapper") &&
-           (name_is(&g->module, "joblib.numpy_pickle") ||
-            name_is(&g->module, "sklearn.externals.joblib.numpy_pickle"));
+    return sp_name_is(&g->name, "NumpyArrayWrapper") &&
+           (sp_name_is(&g->module, "joblib.numpy_pickle") ||
+            sp_name_is(&g->module, "sklearn.externals.joblib.numpy_pickle"));
 }
 
 int sp_joblib_wrote(const sp_stream *st)
@@ -44,7 +39,8 @@ static const sp_global *made_from(const sp_stream *st, const sp_slot *v)
         return NULL;
     if (c->kind == SP_CALL_NEWOBJ || c->kind == SP_CALL_NEWOBJ_EX)
         return &st->globals[c->callee.ref];
-    if (c->kind == SP_CALL_REDUCE && name_is(&st->globals[c->callee.ref].name, "_reconstructor") &&
+    if (c->kind == SP_CALL_REDUCE &&
+        sp_name_is(&st->globals[c->callee.ref].name, "_reconstructor") &&
         c->args.kind == SP_V_TUPLE && c->args.u.obj->n_kept >= 1 &&
         c->args.u.obj->items[0].kind == SP_V_GLOBAL)
         return &st->globals[c->args.u.obj->items[0].ref];
@@ -87,7 +83,7 @@ static array_dtype dtype_of(const sp_stream *st, const sp_slot *v)
         return dt;
     c = &st->calls[v->ref];
     if (c->kind != SP_CALL_REDUCE || c->callee.kind != SP_V_GLOBAL ||
-        !name_is(&st->globals[c->callee.ref].name, "dtype") || c->args.kind != SP_V_TUPLE ||
+        !sp_name_is(&st->globals[c->callee.ref].name, "dtype") || c->args.kind != SP_V_TUPLE ||
         c->args.u.obj->n_kept < 1)
         return dt;
     descr = &c->args.u.obj->items[0];

@@ -1442,7 +1442,7 @@ static int load_extension(sp_machine *m, int nbytes)
     return push(m, g);
 }
 
-static int name_is(const sp_name *n, const char *z)
+int sp_name_is(const sp_name *n, const char *z)
 {
     return n->len == strlen(z) && memcmp(n->ptr, z, n->len) == 0;
 }
@@ -1456,8 +1456,8 @@ static int is_add_extension(const sp_machine *m, const sp_slot *v)
     if (v->kind != SP_V_GLOBAL)
         return 0;
     g = &m->st->globals[v->ref];
-    return name_is(&g->name, "add_extension") &&
-           (name_is(&g->module, "copyreg") || name_is(&g->module, "copy_reg"));
+    return sp_name_is(&g->name, "add_extension") &&
+           (sp_name_is(&g->module, "copyreg") || sp_name_is(&g->module, "copy_reg"));
 }
 
 /* copyreg.add_extension(module, name, code) called by the file changes what

@@ -89,6 +89,9 @@ int sp_machine_fail(sp_machine *m, const char *message);
 int sp_machine_truncated(sp_machine *m);
 void sp_machine_anomaly(sp_machine *m, int code, const char *detail);
 
+/* 1 when the name is exactly the C string z. */
+int sp_name_is(const sp_name *n, const char *z);
+
 /* ---- joblib (sp_joblib.c) --------------------------------------------- */
 /* After a BUILD of inst with state in SP_MODE_JOBLIB: when inst is a
  * NumpyArrayWrapper, consume the bytes joblib reads for the array. 0, or -1
@@ -104,8 +107,6 @@ void sp_stream_add_anomaly(sp_arena *arena, sp_stream *st, int code, uint64_t of
 
 /* ---- nested scans (sp_scan.c) ----------------------------------------- */
 /* Scan data as a pickle run by a loads-like call inside parent. */
-sp_status sp_scan_nested(sp_result *parent, const sp_limits *limits, const uint8_t *data,
-                         uint64_t len, sp_result **out, sp_error *err);
 /* The same with a reading mode; single: one pickle only, as one load call. */
 sp_status sp_scan_nested_mode(sp_result *parent, const sp_limits *limits, const uint8_t *data,
                               uint64_t len, uint8_t mode, int single, sp_result **out,

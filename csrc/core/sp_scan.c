@@ -81,7 +81,7 @@ static sp_status add_nested(sp_result *res, const sp_limits *limits, sp_stream *
     for (uint32_t i = 0; i < st->n_nested; i++)
         if (st->nested[i].result->input == data && st->nested[i].result->input_len == len)
             return SP_OK; /* the same bytes, already scanned for another reason */
-    status = sp_scan_nested(res, limits, data, len, &nested, err);
+    status = sp_scan_nested_mode(res, limits, data, len, 0, 0, &nested, err);
     if (status != SP_OK)
         return status;
     if (nested == NULL)
@@ -357,12 +357,6 @@ static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *
     res->trailing_offset = off;
     res->trailing_len = res->input_len > off ? res->input_len - off : 0;
     return SP_OK;
-}
-
-sp_status sp_scan_nested(sp_result *parent, const sp_limits *limits, const uint8_t *data,
-                         uint64_t len, sp_result **out, sp_error *err)
-{
-    return sp_scan_nested_mode(parent, limits, data, len, 0, 0, out, err);
 }
 
 sp_status sp_scan_nested_mode(sp_result *parent, const sp_limits *limits, const uint8_t *data,
