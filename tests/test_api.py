@@ -25,7 +25,7 @@ BENIGN_OBJ = {"name": "model", "weights": [0.5, 1.25, -3.0], "shape": (3, 1),
 REPORT_KEYS = {"input_len", "format", "streams", "trailing_offset", "trailing_len",
                "limit_hit", "limit_detail", "features", "feature_version", "verdict",
                "records", "container_anomalies", "container_error",
-               "score", "reasons"}
+               "score", "reasons", "scored_record", "decided_by", "drivers"}
 STREAM_KEYS = {"start", "end", "end_kind", "error", "error_offset", "proto", "max_proto",
                "speculative", "speculative_offset", "globals", "calls", "anomalies",
                "nested", "result", "stats"}

@@ -11,14 +11,17 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <xgboost/c_api.h>
 #include <zip.h>
 
+#include "classifier.h"
 #include "debug_text.h"
 #include "debug_unwrap.h"
 #include "debug_zip.h"
-#include "scan_limits.h"
+#include "decision_convert.h"
+#include "module_state.h"
 #include "report_convert.h"
+#include "scan_limits.h"
+#include "sp_decide.h"
 #include "sp_features.h"
 #include "sp_format.h"
 #include "sp_opcodes.h"
@@ -26,14 +29,11 @@
 #include "sp_status.h"
 #include "sp_trace.h"
 #include "sp_verdict.h"
-
-typedef struct module_state {
-    PyObject *ScanError;
-} module_state;
+#include "train.h"
 
 static inline module_state *get_state(PyObject *module)
 {
-    return (module_state *)PyModule_GetState(module);
+    return sp_module_state(module);
 }
 
 /* ---- scan ------------------------------------------------------------- */
@@ -46,53 +46,113 @@ static PyObject *raise_status(module_state *st, const sp_error *err, sp_status s
     return PyErr_Format(st->ScanError, "%s", msg ? msg : "scan failed");
 }
 
-static sp_status scan_without_gil(const uint8_t *data, size_t len, const sp_limits *limits,
-                                  sp_file **file, sp_error *err, float *features,
-                                  sp_verdict *verdict)
-{
-    PyThreadState *save = PyEval_SaveThread();
-    sp_status status = sp_scan_file(data, len, limits, file, err);
-    if (status == SP_OK) {
-        const sp_result *primary = sp_file_primary(*file);
+/* What one scan computes besides the file itself; all of it allocated with
+ * the GIL held, filled without it. */
+typedef struct scan_outputs {
+    float *features;        /* the primary record's vector */
+    float *record_features; /* n_records rows, or NULL when not asked for */
+    double *record_scores;  /* one per record */
+    sp_verdict *verdict;
+} scan_outputs;
 
-        /* a file without a pickle keeps an all-zero vector */
-        if (primary != NULL)
-            sp_features_compute(primary, features);
-        sp_file_verdict(*file, verdict);
+static void scan_outputs_free(scan_outputs *o)
+{
+    PyMem_RawFree(o->features);
+    PyMem_RawFree(o->record_features);
+    PyMem_RawFree(o->record_scores);
+    PyMem_RawFree(o->verdict);
+}
+
+/* Runs without the GIL: only the raw allocator may be used. */
+static sp_status scan_without_gil(const uint8_t *data, size_t len, const sp_limits *limits,
+                                  const sp_decide_options *decide, int want_record_features,
+                                  sp_file **file, scan_outputs *o, sp_error *err)
+{
+    size_t n = sp_feature_count();
+    sp_status status;
+    PyThreadState *save = PyEval_SaveThread();
+
+    status = sp_scan_file(data, len, limits, file, err);
+    if (status != SP_OK)
+        goto done;
+    o->record_scores = PyMem_RawCalloc((*file)->n_records ? (*file)->n_records : 1, sizeof(double));
+    if (want_record_features)
+        o->record_features = PyMem_RawCalloc(
+            ((*file)->n_records ? (*file)->n_records : 1) * (n ? n : 1), sizeof(float));
+    if (o->record_scores == NULL || (want_record_features && o->record_features == NULL)) {
+        sp_error_set(err, SP_ERR_NOMEM, "out of memory");
+        status = SP_ERR_NOMEM;
+        goto done;
     }
+    for (uint32_t i = 0; want_record_features && i < (*file)->n_records; i++) {
+        if (sp_features_compute((*file)->records[i].result, o->record_features + (size_t)i * n) !=
+            SP_OK) {
+            sp_error_set(err, SP_ERR_NOMEM, "out of memory computing features");
+            status = SP_ERR_NOMEM;
+            goto done;
+        }
+    }
+    sp_file_decide(*file, decide, o->features, o->record_scores, o->verdict);
+    /* the report's vector is the primary record's (all zero without one);
+     * sp_file_decide used the buffer as scratch */
+    if (sp_features_compute(sp_file_primary(*file), o->features) != SP_OK) {
+        sp_error_set(err, SP_ERR_NOMEM, "out of memory computing features");
+        status = SP_ERR_NOMEM;
+    }
+
+done:
     PyEval_RestoreThread(save);
     return status;
 }
 
-PyDoc_STRVAR(module_scan_doc, "scan(buffer, limits=None, detail=True) -> dict\n\
+PyDoc_STRVAR(module_scan_doc, "scan(buffer, limits=None, detail=True, classifier=None,\n\
+     threshold=0.5, explain=False, record_features=False) -> dict\n\
 \n\
 Scan a bytes-like object without running it and return the report dict\n\
 described in docs/report-schema.md. limits is None or a dict overriding\n\
 some of default_limits(). detail=False leaves call arguments and returned\n\
-values out (None), which is all a guard needs and much cheaper. Raises ScanError when the core fails and\n\
-MemoryError when it runs out of memory.");
+values out (None), which is all a guard needs and much cheaper. With a\n\
+Classifier, every record holding a pickle is scored and a file the rules\n\
+leave benign is unsafe when its highest score reaches threshold; explain\n\
+fills the report's drivers even when the model did not decide. With\n\
+record_features, every record carries its own feature vector. Raises\n\
+ScanError when the core fails and MemoryError when it runs out of memory.");
 
 static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"buffer", "limits", "detail", NULL};
-    int detail = 1;
+    static char *kwlist[] = {"buffer",    "limits",  "detail",          "classifier",
+                             "threshold", "explain", "record_features", NULL};
+    int detail = 1, explain = 0, record_features = 0;
+    double threshold = 0.5;
     module_state *st = get_state(module);
-    PyObject *source, *limits_obj = Py_None, *report = NULL;
+    PyObject *source, *limits_obj = Py_None, *classifier_obj = Py_None, *report = NULL;
     Py_buffer view;
     int have_view = 0;
     sp_limits limits;
     sp_file *file = NULL;
     sp_error err;
-    sp_verdict *verdict = NULL;
-    float *features = NULL;
+    sp_decide_options decide = {0};
+    scan_outputs out = {0};
     size_t n_features = sp_feature_count();
     sp_status status = SP_OK;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|Op:scan", kwlist, &source, &limits_obj,
-                                     &detail))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OpOdpp:scan", kwlist, &source, &limits_obj,
+                                     &detail, &classifier_obj, &threshold, &explain,
+                                     &record_features))
         return NULL;
     if (sp_limits_from_object(limits_obj, &limits) < 0)
         return NULL;
+    if (classifier_obj != Py_None) {
+        decide.classifier = Classifier_core(module, classifier_obj);
+        if (decide.classifier == NULL)
+            return NULL;
+        if (!(threshold >= 0.0 && threshold <= 1.0)) {
+            PyErr_Format(PyExc_ValueError, "threshold must be between 0 and 1, not %g", threshold);
+            return NULL;
+        }
+    }
+    decide.threshold = threshold;
+    decide.explain = explain;
     if (PyObject_GetBuffer(source, &view, PyBUF_SIMPLE) < 0)
         return NULL;
     have_view = 1;
@@ -101,28 +161,29 @@ static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
     const uint8_t *data = view.buf ? (const uint8_t *)view.buf : empty;
     size_t len = (size_t)view.len;
 
-    /* Allocated with the GIL held; the scan below must not touch Python. */
-    features = PyMem_Calloc(n_features ? n_features : 1, sizeof(float));
-    verdict = PyMem_Calloc(1, sizeof(*verdict));
-    if (features == NULL || verdict == NULL) {
+    out.features = PyMem_RawCalloc(n_features ? n_features : 1, sizeof(float));
+    out.verdict = PyMem_RawCalloc(1, sizeof(*out.verdict));
+    if (out.features == NULL || out.verdict == NULL) {
         PyErr_NoMemory();
         goto done;
     }
     memset(&err, 0, sizeof(err));
 
-    status = scan_without_gil(data, len, &limits, &file, &err, features, verdict);
+    status = scan_without_gil(data, len, &limits, &decide, record_features, &file, &out, &err);
     if (status != SP_OK) {
         raise_status(st, &err, status);
         goto done;
     }
     /* The result points into the buffer: convert before releasing it. */
-    report = sp_report_from_file(file, len, features, n_features, verdict, detail);
+    report = sp_report_from_file(file, len, out.features, n_features, out.verdict, detail);
+    if (report != NULL && sp_report_add_decision(report, file, out.verdict, out.record_scores,
+                                                 out.record_features, n_features) < 0)
+        Py_CLEAR(report);
 
 done:
     if (file != NULL)
         sp_file_free(file);
-    PyMem_Free(features);
-    PyMem_Free(verdict);
+    scan_outputs_free(&out);
     if (have_view)
         PyBuffer_Release(&view);
     return report;
@@ -225,7 +286,7 @@ Versions of the system libraries the extension is linked with.");
 static PyObject *module_library_versions(PyObject *module, PyObject *unused)
 {
     int major = 0, minor = 0, patch = 0;
-    XGBoostVersion(&major, &minor, &patch);
+    sp_classifier_library_version(&major, &minor, &patch);
     const char *libzip = zip_libzip_version();
     return Py_BuildValue("{s:N,s:s}", "xgboost",
                          PyUnicode_FromFormat("%d.%d.%d", major, minor, patch), "libzip",
@@ -242,7 +303,8 @@ static PyMethodDef module_methods[] = {
     {"anomaly_codes", module_anomaly_codes, METH_NOARGS, module_anomaly_codes_doc},
     {"default_limits", module_default_limits, METH_NOARGS, module_default_limits_doc},
     {"library_versions", module_library_versions, METH_NOARGS, module_library_versions_doc},
-    SP_DEBUG_TEXT_METHODS SP_DEBUG_UNWRAP_METHODS SP_DEBUG_ZIP_METHODS{NULL, NULL, 0, NULL}};
+    SP_TRAIN_METHODS SP_DEBUG_TEXT_METHODS SP_DEBUG_UNWRAP_METHODS SP_DEBUG_ZIP_METHODS{NULL, NULL,
+                                                                                        0, NULL}};
 
 /* ---- module life cycle ------------------------------------------------ */
 
@@ -258,6 +320,8 @@ static int module_exec(PyObject *module)
         return -1;
     if (PyModule_AddObjectRef(module, "ScanError", st->ScanError) < 0)
         return -1;
+    if (Classifier_add_type(module) < 0)
+        return -1;
     if (PyModule_AddIntConstant(module, "FEATURE_VERSION", SP_FEATURE_VERSION) < 0)
         return -1;
     if (PyModule_AddIntConstant(module, "HIGHEST_PROTOCOL", SP_HIGHEST_PROTOCOL) < 0)
@@ -269,6 +333,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
 {
     module_state *st = get_state(module);
     Py_VISIT(st->ScanError);
+    Py_VISIT(st->ClassifierType);
     return 0;
 }
 
@@ -276,6 +341,7 @@ static int module_clear(PyObject *module)
 {
     module_state *st = get_state(module);
     Py_CLEAR(st->ScanError);
+    Py_CLEAR(st->ClassifierType);
     return 0;
 }
 

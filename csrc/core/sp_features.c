@@ -393,14 +393,14 @@ static float share(double part, double whole)
     return whole > 0 ? (float)(part / whole) : 0.0f;
 }
 
-void sp_features_compute(const sp_result *result, float *out)
+sp_status sp_features_compute(const sp_result *result, float *out)
 {
     memset(out, 0, sizeof *out * F_COUNT);
     if (!result)
-        return;
+        return SP_OK;
     acc *a = calloc(1, sizeof *a);
     if (!a)
-        return;
+        return SP_ERR_NOMEM;
     a->walk_budget = WALK_BUDGET;
     a->byte_budget = STRING_BYTE_BUDGET;
     add_result(a, result, 1);
@@ -489,4 +489,5 @@ void sp_features_compute(const sp_result *result, float *out)
 
     free(a->hashes);
     free(a);
+    return SP_OK;
 }

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "sp_status.h"
 #include "sp_trace.h"
 
 extern const int SP_FEATURE_VERSION;
@@ -19,7 +20,7 @@ const char *sp_feature_name(size_t i);
 const char *sp_feature_description(size_t i);
 
 /* Fill out[0..sp_feature_count()) from all streams of result, nested ones
- * included. */
-void sp_features_compute(const sp_result *result, float *out);
+ * included. SP_ERR_NOMEM leaves a zero vector that must not be classified. */
+sp_status sp_features_compute(const sp_result *result, float *out);
 
 #endif

@@ -820,6 +820,7 @@ void sp_file_verdict(const sp_file *f, sp_verdict *out)
 
     memset(out, 0, sizeof(*out));
     out->score = -1;
+    out->scored_record = -1;
     for (uint32_t i = 0; i < f->n_records; i++) {
         const sp_record *r = &f->records[i];
         sp_verdict v;
@@ -873,6 +874,7 @@ void sp_file_verdict(const sp_file *f, sp_verdict *out)
     }
     if (unsafe) {
         out->kind = SP_VERDICT_UNSAFE;
+        out->decided_by = SP_DECIDED_RULES;
     } else if (error) {
         out->kind = SP_VERDICT_ERROR;
     } else {

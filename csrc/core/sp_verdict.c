@@ -510,6 +510,7 @@ void sp_verdict_decide(const sp_result *result, sp_verdict *out)
 {
     memset(out, 0, sizeof *out);
     out->score = -1;
+    out->scored_record = -1;
     if (!result) {
         out->kind = SP_VERDICT_ERROR;
         out->n_reasons = 1;

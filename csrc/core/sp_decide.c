@@ -1,0 +1,162 @@
+#include "sp_decide.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sp_features.h"
+
+static void append_reason(sp_verdict *out, const char *text)
+{
+    if (out->n_reasons >= SP_MAX_REASONS)
+        return;
+    snprintf(out->reasons[out->n_reasons++], SP_REASON_MAX, "%s", text);
+}
+
+/* The model could not score a record: nothing may pass on a guess. A file
+ * the rules already call unsafe stays unsafe, with the failure said. */
+static void fail_closed(sp_verdict *out, const sp_record *r, const char *why)
+{
+    char text[SP_REASON_MAX];
+
+    snprintf(text, sizeof(text), "classifier failed on %s: %s", r->name, why);
+    out->score = -1;
+    out->scored_record = -1;
+    out->n_drivers = 0;
+    if (out->kind != SP_VERDICT_UNSAFE) {
+        out->kind = SP_VERDICT_ERROR;
+        out->decided_by = SP_DECIDED_NONE;
+        out->n_reasons = 0;
+    }
+    append_reason(out, text);
+}
+
+/* Keep the SP_MAX_DRIVERS contributions of largest magnitude, strongest
+ * first; the bias (last entry) is the same for every input and says
+ * nothing about this one. */
+static void pick_drivers(const float *features, const float *contrib, size_t n, sp_verdict *out)
+{
+    out->n_drivers = 0;
+    for (size_t i = 0; i < n; i++) {
+        float c = contrib[i];
+        int k;
+
+        if (c == 0.0f)
+            continue;
+        if (out->n_drivers == SP_MAX_DRIVERS &&
+            fabsf(c) <= fabsf(out->drivers[SP_MAX_DRIVERS - 1].contribution))
+            continue;
+        k = out->n_drivers < SP_MAX_DRIVERS ? out->n_drivers++ : SP_MAX_DRIVERS - 1;
+        while (k > 0 && fabsf(out->drivers[k - 1].contribution) < fabsf(c)) {
+            out->drivers[k] = out->drivers[k - 1];
+            k--;
+        }
+        out->drivers[k].feature = (int)i;
+        out->drivers[k].value = features[i];
+        out->drivers[k].contribution = c;
+    }
+}
+
+static int explain(const sp_file *f, const sp_classifier *c, int record, float *features,
+                   sp_verdict *out, sp_error *err)
+{
+    size_t n = sp_feature_count();
+    float *contrib = malloc((n + 1) * sizeof(float));
+
+    if (contrib == NULL) {
+        sp_error_set(err, SP_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    if (sp_features_compute(f->records[record].result, features) != SP_OK) {
+        sp_error_set(err, SP_ERR_NOMEM, "out of memory computing features");
+        free(contrib);
+        return -1;
+    }
+    if (sp_classifier_contributions(c, features, contrib, err) != SP_OK) {
+        free(contrib);
+        return -1;
+    }
+    pick_drivers(features, contrib, n, out);
+    free(contrib);
+    return 0;
+}
+
+static void model_reason(const sp_file *f, const sp_decide_options *opt, sp_verdict *out)
+{
+    char text[SP_REASON_MAX];
+    int w;
+
+    w = snprintf(text, sizeof(text), "classifier score %.3f >= threshold %.3f", out->score,
+                 opt->threshold);
+    if (f->n_records > 1 && w > 0 && (size_t)w < sizeof(text))
+        w += snprintf(text + w, sizeof(text) - (size_t)w, " on %s",
+                      f->records[out->scored_record].name);
+    for (int i = 0, shown = 0; i < out->n_drivers && shown < 3; i++) {
+        const sp_driver *d = &out->drivers[i];
+
+        if (d->contribution <= 0 || w <= 0 || (size_t)w >= sizeof(text))
+            continue;
+        w += snprintf(text + w, sizeof(text) - (size_t)w, "%s %s=%g", shown ? "," : "; from",
+                      sp_feature_name((size_t)d->feature), d->value);
+        shown++;
+    }
+    append_reason(out, text);
+}
+
+void sp_file_decide(const sp_file *f, const sp_decide_options *opt, float *features,
+                    double *record_scores, sp_verdict *out)
+{
+    const sp_classifier *c = opt != NULL ? opt->classifier : NULL;
+    double best = -1;
+    int best_record = -1;
+    sp_error err;
+
+    sp_file_verdict(f, out);
+    for (uint32_t i = 0; record_scores != NULL && i < f->n_records; i++)
+        record_scores[i] = -1;
+    if (c == NULL)
+        return;
+
+    for (uint32_t i = 0; i < f->n_records; i++) {
+        const sp_record *r = &f->records[i];
+        double s;
+
+        if (r->result == NULL)
+            continue;
+        memset(&err, 0, sizeof(err));
+        if (sp_features_compute(r->result, features) != SP_OK) {
+            fail_closed(out, r, "out of memory computing features");
+            return;
+        }
+        if (sp_classifier_score(c, features, &s, &err) != SP_OK) {
+            fail_closed(out, r, err.message);
+            return;
+        }
+        if (record_scores != NULL)
+            record_scores[i] = s;
+        if (s > best) {
+            best = s;
+            best_record = (int)i;
+        }
+    }
+    out->score = best;
+    out->scored_record = best_record;
+    if (best_record < 0)
+        return;
+
+    if (out->kind == SP_VERDICT_BENIGN && best >= opt->threshold) {
+        out->kind = SP_VERDICT_UNSAFE;
+        out->decided_by = SP_DECIDED_MODEL;
+        out->n_reasons = 0;
+    }
+    if (out->decided_by == SP_DECIDED_MODEL || opt->explain) {
+        memset(&err, 0, sizeof(err));
+        if (explain(f, c, best_record, features, out, &err) < 0) {
+            fail_closed(out, &f->records[best_record], err.message);
+            return;
+        }
+    }
+    if (out->decided_by == SP_DECIDED_MODEL)
+        model_reason(f, opt, out);
+}
