@@ -263,11 +263,11 @@ native = Extension(
     depends=headers,
 )
 
-model_files = rel(glob(os.path.join(ROOT, "safepickle", "model", "*")))
 
 setup(
     packages=find_packages(where=ROOT, include=["safepickle", "safepickle.*"]),
-    package_data={"safepickle": ["model/*"]} if model_files else {},
+    # the bundled classifier (model.json, model-meta.json)
+    package_data={"safepickle": ["model/*"]},
     ext_modules=[native],
     cmdclass={"build_ext": BuildExt},
 )

@@ -7,6 +7,7 @@ import io
 import os
 
 from . import _native
+from .classifier import ModelError, bundled_model
 from .errors import ScanError
 from .report import Report
 
@@ -43,7 +44,7 @@ def _file_name(fh):
     return None
 
 
-def scan(source, *, limits=None, detail=True):
+def scan(source, *, limits=None, detail=True, model=True, threshold=None, explain=False):
     """Scan a pickle-family input without loading it and return a Report.
 
     ``source`` is a path (str or os.PathLike), a bytes-like object (scanned
@@ -53,8 +54,15 @@ def scan(source, *, limits=None, detail=True):
     report leaves call arguments and returned values out (None), which is
     all a verdict needs and much cheaper on large pickles.
 
-    Raises ScanError when the input cannot be read or scanned, TypeError for
-    a source of the wrong kind (text-mode files included).
+    The verdict is layered: certain rules decide alone, the bundled model
+    scores every pickle and decides the rest against ``threshold`` (the
+    model's own by default). ``model=False`` keeps to the rules (no score);
+    ``explain=True`` lists the features behind the score even when the
+    model did not decide.
+
+    Raises ScanError when the input cannot be read or scanned (a bundled
+    model that cannot be loaded included), TypeError for a source of the
+    wrong kind (text-mode files included).
     """
     if isinstance(source, _BYTES_LIKE):
         path, where = None, "<bytes>"
@@ -85,8 +93,24 @@ def scan(source, *, limits=None, detail=True):
             f"not {type(source).__name__}"
         )
 
+    classifier = None
+    if model:
+        try:
+            bundled = bundled_model()
+        except ModelError as exc:
+            raise ScanError(where, str(exc)) from exc
+        classifier = bundled.classifier
+        if threshold is None:
+            threshold = bundled.threshold
     try:
-        raw = _native.scan(data, limits, detail)
+        raw = _native.scan(
+            data,
+            limits,
+            detail,
+            classifier=classifier,
+            threshold=0.5 if threshold is None else threshold,
+            explain=explain,
+        )
     except _native.ScanError as exc:
         raise ScanError(where, str(exc)) from exc
     return Report(raw, path=path)

@@ -43,6 +43,8 @@ class Report:
         "format",
         "verdict",
         "score",
+        "decided_by",
+        "drivers",
         "reasons",
         "streams",
         "globals",
@@ -58,6 +60,10 @@ class Report:
         self.format = raw["format"]
         self.verdict = raw["verdict"]
         self.score = raw["score"]
+        # who settled the verdict ("rules", "model" or None) and the
+        # features that moved the score most
+        self.decided_by = raw.get("decided_by")
+        self.drivers = list(raw.get("drivers") or ())
         self.reasons = list(raw["reasons"])
         self.streams = raw["streams"]
         self.features = raw["features"]

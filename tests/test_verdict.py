@@ -51,7 +51,9 @@ def test_os_system_is_unsafe_and_named():
 def test_report_object_carries_the_verdict():
     rep = safepickle.scan(OS_SYSTEM)
     assert rep.verdict == "unsafe" and rep.is_unsafe
-    assert rep.score is None
+    assert rep.decided_by == "rules"
+    assert 0.0 <= rep.score <= 1.0
+    assert safepickle.scan(OS_SYSTEM, model=False).score is None
 
 
 def test_py2_names_are_judged():

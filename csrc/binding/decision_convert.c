@@ -65,6 +65,24 @@ static PyObject *float_row(const float *row, size_t n)
     return list;
 }
 
+/* The rules' verdict on one record alone: which records of a malicious
+ * file carry the payload, for training. */
+static PyObject *record_rule_verdict(const sp_record *r)
+{
+    sp_verdict *v;
+    PyObject *name;
+
+    if (r->result == NULL)
+        return Py_NewRef(Py_None);
+    v = PyMem_Malloc(sizeof(*v));
+    if (v == NULL)
+        return PyErr_NoMemory();
+    sp_verdict_decide(r->result, v);
+    name = PyUnicode_FromString(sp_verdict_name(v->kind));
+    PyMem_Free(v);
+    return name;
+}
+
 int sp_report_add_decision(PyObject *report, const sp_file *file, const sp_verdict *v,
                            const double *record_scores, const float *record_features,
                            size_t n_features)
@@ -89,6 +107,9 @@ int sp_report_add_decision(PyObject *report, const sp_file *file, const sp_verdi
         PyObject *rec = PyList_GET_ITEM(records, (Py_ssize_t)i);
 
         if (set_new(rec, "score", score_or_none(record_scores ? record_scores[i] : -1)) < 0)
+            return -1;
+        if (record_features != NULL &&
+            set_new(rec, "rule_verdict", record_rule_verdict(&file->records[i])) < 0)
             return -1;
         if (record_features != NULL &&
             set_new(rec, "features",

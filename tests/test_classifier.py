@@ -1,0 +1,279 @@
+"""The classifier: the bundled model, its serving path, training through the
+same library, and the layered verdict."""
+
+import hashlib
+import json
+import math
+import os
+import pickle
+import shutil
+import threading
+from array import array
+
+import numpy as np
+import pytest
+
+import safepickle
+from safepickle import _native
+from safepickle.classifier import (
+    META_FILE,
+    MODEL_DIR,
+    MODEL_FILE,
+    ModelError,
+    bundled_model,
+    feature_layout_digest,
+    load_model,
+)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+N_FEATURES = len(_native.feature_names())
+PARAMS = {"objective": "binary:logistic", "max_depth": "3", "eta": "0.3", "seed": "1",
+          "nthread": "1"}
+
+
+def synthetic(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, N_FEATURES), dtype=np.float32)
+    y = (x[:, 3] + x[:, 40] > 1.0).astype(np.float32)
+    return x, y
+
+
+def constant_model(label):
+    """A model that gives every vector the same verdict."""
+    x, _ = synthetic(64)
+    y = np.full(len(x), float(label), dtype=np.float32)
+    model, _ = _native.train(x, y, params=PARAMS, rounds=20)
+    return _native.Classifier(model)
+
+
+# ---- the bundled model ----------------------------------------------------
+
+def test_serving_path_reproduces_the_predictions_recorded_at_training():
+    with open(os.path.join(HERE, "data", "model-recorded.json")) as fh:
+        recorded = json.load(fh)
+    assert recorded["feature_version"] == _native.FEATURE_VERSION
+    rows = np.asarray(recorded["rows"], dtype=np.float32)
+    assert rows.shape == (len(recorded["predictions"]), N_FEATURES)
+    assert set(recorded["labels"]) == {0.0, 1.0}
+    served = bundled_model().classifier.score_rows(rows)
+    for got, want in zip(served, recorded["predictions"]):
+        assert got == pytest.approx(want, abs=1e-6)
+
+
+def test_bundled_model_matches_the_engine_and_library():
+    model = bundled_model()
+    meta = model.meta
+    assert meta["feature_version"] == _native.FEATURE_VERSION
+    assert meta["feature_digest"] == feature_layout_digest()
+    serving = _native.library_versions()["xgboost"]
+    assert meta["xgboost_version"].split(".")[:2] == serving.split(".")[:2]
+    with open(os.path.join(MODEL_DIR, MODEL_FILE), "rb") as fh:
+        assert hashlib.sha256(fh.read()).hexdigest() == meta["model_sha256"]
+    assert 0.5 <= model.threshold < 1.0
+    assert model.classifier.n_features == N_FEATURES
+    assert bundled_model() is model  # loaded once
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda meta: meta.update(feature_version=meta["feature_version"] + 1), "feature layout"),
+    (lambda meta: meta.update(feature_digest="0" * 64), "other feature names"),
+    (lambda meta: meta.update(xgboost_version="2.1.0"), "trained with libxgboost"),
+    (lambda meta: meta.update(model_sha256="0" * 64), "digest"),
+])
+def test_a_model_that_does_not_match_is_refused(tmp_path, change, message):
+    shutil.copy(os.path.join(MODEL_DIR, MODEL_FILE), tmp_path / MODEL_FILE)
+    with open(os.path.join(MODEL_DIR, META_FILE)) as fh:
+        meta = json.load(fh)
+    change(meta)
+    (tmp_path / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match=message):
+        load_model(str(tmp_path))
+
+
+def test_a_damaged_model_file_is_refused(tmp_path):
+    model = b'{"learner": nonsense'
+    with open(os.path.join(MODEL_DIR, META_FILE)) as fh:
+        meta = json.load(fh)
+    meta["model_sha256"] = hashlib.sha256(model).hexdigest()
+    (tmp_path / MODEL_FILE).write_bytes(model)
+    (tmp_path / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="cannot load"):
+        load_model(str(tmp_path))
+    with pytest.raises(ModelError, match="cannot read"):
+        load_model(str(tmp_path / "missing"))
+
+
+# ---- the serving path ------------------------------------------------------
+
+def test_classifier_refuses_bad_models_and_vectors():
+    with pytest.raises(_native.ScanError):
+        _native.Classifier(b"")
+    with pytest.raises(_native.ScanError):
+        _native.Classifier(b"not a model at all")
+    # a model trained on vectors of another length
+    rng = np.random.default_rng(1)
+    x = rng.random((50, 7), dtype=np.float32)
+    y = (x[:, 0] > 0.5).astype(np.float32)
+    clf = bundled_model().classifier
+    with pytest.raises(ValueError, match="multiple"):
+        clf.score_rows(x)
+    with pytest.raises(TypeError, match="float32"):
+        clf.score_rows(x.astype(np.float64))
+    with pytest.raises(TypeError, match="float32"):
+        clf.score_rows(b"\0" * 4 * N_FEATURES)
+    bad = np.zeros(N_FEATURES, dtype=np.float32)
+    bad[5] = np.nan
+    with pytest.raises(_native.ScanError, match="not finite"):
+        clf.score_rows(bad)
+    bad[5] = np.inf
+    with pytest.raises(_native.ScanError, match="not finite"):
+        clf.contributions(bad)
+    with pytest.raises(ValueError):
+        clf.contributions(np.zeros(N_FEATURES - 1, dtype=np.float32))
+    with pytest.raises(ValueError, match="rows"):
+        _native.train(np.zeros((3, N_FEATURES), np.float32), np.zeros(2, np.float32))
+    del y
+
+
+def test_a_model_for_another_feature_count_is_refused():
+    x, y = synthetic(100)
+    wide = np.ascontiguousarray(np.hstack([x, x[:, :1]]))
+    # train() always reads rows of the engine's width; build a wider model
+    # by hand through the same entry point with a reshaped matrix
+    half = wide.reshape(-1)[: (wide.size // N_FEATURES) * N_FEATURES]
+    model, _ = _native.train(half.reshape(-1, N_FEATURES)[:100], y, params=PARAMS, rounds=2)
+    text = json.loads(model)
+    text["learner"]["learner_model_param"]["num_feature"] = str(N_FEATURES + 1)
+    with pytest.raises(_native.ScanError, match="features"):
+        _native.Classifier(json.dumps(text).encode())
+
+
+def test_training_is_deterministic_and_served_predictions_equal_the_trainers():
+    x, y = synthetic()
+    model_a, preds_a = _native.train(x, y, params=PARAMS, rounds=30)
+    model_b, preds_b = _native.train(x, y, params=PARAMS, rounds=30)
+    assert model_a == model_b and preds_a == preds_b
+    served = _native.Classifier(model_a).score_rows(x)
+    assert np.allclose(served, preds_a, atol=1e-6)
+    # it learned something: the synthetic rule is recovered
+    assert np.mean((np.asarray(served) >= 0.5) == (y == 1)) > 0.9
+
+
+def test_contributions_add_up_to_the_score():
+    clf = bundled_model().classifier
+    with open(os.path.join(HERE, "data", "model-recorded.json")) as fh:
+        rows = np.asarray(json.load(fh)["rows"], dtype=np.float32)
+    for row in rows[:8]:
+        score = clf.score_rows(row)[0]
+        contrib = clf.contributions(row)
+        assert len(contrib) == N_FEATURES + 1
+        margin = sum(contrib)
+        assert 1.0 / (1.0 + math.exp(-margin)) == pytest.approx(score, abs=1e-4)
+
+
+def test_predictions_from_many_threads_equal_sequential_ones():
+    clf = bundled_model().classifier
+    x, _ = synthetic(300, seed=3)
+    want = clf.score_rows(x)
+    results, errors = {}, []
+
+    def work(k):
+        try:
+            for _ in range(5):
+                got = [clf.score_rows(x[i])[0] for i in range(len(x))]
+                if got != want:
+                    errors.append(k)
+            results[k] = True
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 4
+
+
+# ---- the layered verdict ---------------------------------------------------
+
+BENIGN = pickle.dumps({"weights": [1.0, 2.0], "name": "model"}, protocol=4)
+UNSAFE = b"cos\nsystem\n(S'echo hi'\ntR."
+BROKEN = b"\x80\x04K\x01"  # no STOP
+
+
+def model_flagging(data):
+    """A model that learned to flag the vector of data and nothing else."""
+    target = np.asarray(_native.scan(data)["features"], dtype=np.float32)
+    x, _ = synthetic(64)
+    x = np.vstack([np.tile(target, (64, 1)), x]).astype(np.float32)
+    y = np.r_[np.ones(64), np.zeros(64)].astype(np.float32)
+    model, _ = _native.train(np.ascontiguousarray(x), y, params=PARAMS, rounds=20)
+    return _native.Classifier(model)
+
+
+def test_the_model_decides_what_the_rules_leave_benign():
+    always = model_flagging(BENIGN)
+    raw = _native.scan(BENIGN, classifier=always, threshold=0.5)
+    assert raw["verdict"] == "unsafe" and raw["decided_by"] == "model"
+    assert raw["score"] > 0.5
+    assert raw["reasons"] and raw["reasons"][0].startswith("classifier score")
+    assert raw["drivers"], "a model verdict names the features behind it"
+    assert raw["records"][0]["score"] == raw["score"]
+    # the threshold is the user's to move
+    raw = _native.scan(BENIGN, classifier=always, threshold=1.0)
+    assert raw["verdict"] == "benign" and raw["decided_by"] is None
+
+
+def test_certain_rules_decide_alone_whatever_the_score():
+    never = constant_model(0)
+    raw = _native.scan(UNSAFE, classifier=never, threshold=0.5)
+    assert raw["verdict"] == "unsafe" and raw["decided_by"] == "rules"
+    assert raw["score"] < 0.5
+    assert any("posix.system" in r or "os.system" in r for r in raw["reasons"])
+
+
+def test_an_error_stays_an_error_and_no_model_means_no_score():
+    raw = _native.scan(BROKEN, classifier=constant_model(0))
+    assert raw["verdict"] == "error"
+    raw = _native.scan(BENIGN)
+    assert raw["score"] is None and raw["decided_by"] is None and raw["drivers"] == []
+    assert raw["records"][0]["score"] is None
+
+
+def test_explain_names_the_drivers_with_their_values():
+    clf = bundled_model().classifier
+    raw = _native.scan(BENIGN, classifier=clf, explain=True)
+    names = set(_native.feature_names())
+    assert 1 <= len(raw["drivers"]) <= 5
+    features = dict(zip(_native.feature_names(), raw["features"]))
+    mags = [abs(d["contribution"]) for d in raw["drivers"]]
+    assert mags == sorted(mags, reverse=True)
+    for d in raw["drivers"]:
+        assert d["feature"] in names
+        assert d["value"] == pytest.approx(features[d["feature"]], rel=1e-6)
+
+
+def test_scan_arguments_are_checked():
+    with pytest.raises(TypeError, match="Classifier"):
+        _native.scan(BENIGN, classifier=object())
+    with pytest.raises(ValueError, match="threshold"):
+        _native.scan(BENIGN, classifier=bundled_model().classifier, threshold=1.5)
+
+
+def test_api_uses_the_bundled_model_unless_told_not_to():
+    report = safepickle.scan(BENIGN)
+    assert report.score is not None and 0.0 <= report.score <= 1.0
+    assert report.verdict == "benign"
+    assert safepickle.scan(BENIGN, model=False).score is None
+    assert safepickle.scan(BENIGN, threshold=0.0).verdict == "unsafe"
+    report = safepickle.scan(UNSAFE)
+    assert report.verdict == "unsafe" and report.decided_by == "rules"
+
+
+def test_record_features_carry_each_records_vector_and_rule_verdict():
+    raw = _native.scan(UNSAFE, record_features=True)
+    (rec,) = raw["records"]
+    assert rec["rule_verdict"] == "unsafe"
+    assert rec["features"] == raw["features"]
+    assert "features" not in _native.scan(UNSAFE)["records"][0]
