@@ -17,9 +17,16 @@ Mapping (fickling 0.1.12):
 - otherwise, for a zip with no member of a pickle extension: ``skipped``.
 - otherwise ``benign``.
 
-The ``likely_unsafe`` variant raises the threshold to ``LIKELY_UNSAFE``:
-findings of POSSIBLY_UNSAFE and SUSPICIOUS (an import fickling does not
-know, a call it cannot classify) then pass, the rest is unchanged.
+The ``overtly_malicious`` variant raises the threshold to
+``LIKELY_OVERTLY_MALICIOUS``, the level of fickling's named dangers (an
+import on its unsafe lists, an expansion attack; overt ``exec``/``eval``
+calls are one level higher), and lets through LIKELY_UNSAFE, which it gives
+to every import outside the standard library (every torch module of a
+full-model checkpoint, every scikit-learn estimator) and to invalid
+opcodes. This reads fickling's severity as a ranking; it is not fickling's
+own decision. (The two lower levels, POSSIBLY_UNSAFE and SUSPICIOUS, were
+never the highest finding of a file of the corpus, so a LIKELY_UNSAFE
+threshold would give the main verdict again.)
 """
 
 import zipfile
@@ -61,6 +68,7 @@ def scan_file(path):
                 if result.severity > Severity.LIKELY_SAFE:
                     messages.add(str(result))
     verdict = _verdict(worst, errors, scan_results, Severity.POSSIBLY_UNSAFE)
-    variant = _verdict(worst, errors, scan_results, Severity.LIKELY_UNSAFE)
+    variant = _verdict(worst, errors, scan_results,
+                       Severity.LIKELY_OVERTLY_MALICIOUS)
     finding = "; ".join([worst.name] + sorted(messages) + errors)
-    return verdict, finding, {"likely_unsafe": variant}
+    return verdict, finding, {"overtly_malicious": variant}
