@@ -70,5 +70,8 @@ def scan_file(path):
     verdict = _verdict(worst, errors, scan_results, Severity.POSSIBLY_UNSAFE)
     variant = _verdict(worst, errors, scan_results,
                        Severity.LIKELY_OVERTLY_MALICIOUS)
-    finding = "; ".join([worst.name] + sorted(messages) + errors)
+    if scan_results:
+        finding = "; ".join([worst.name] + sorted(messages) + errors)
+    else:
+        finding = "no .pkl, .pickle or .bin member in the zip"
     return verdict, finding, {"overtly_malicious": variant}

@@ -23,9 +23,9 @@ from .batch import REPO_ROOT
 from .cache import ResultCache
 from .collect import collect
 from .corpus import SEPARATE_CLASSES, read_manifest
-from .table import markdown_table, metrics_table
+from .table import METRIC_COLUMNS, markdown_table, metric_cells, metrics_table
 from .tools import STATIC_PEERS, TORCH_WEIGHTS_ONLY
-from .verdicts import blocks_load, ERROR
+from .verdicts import ERROR, SKIPPED, blocks_load
 
 DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "corpus"
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "peers-corpus.md"
@@ -87,7 +87,6 @@ def _per_format(files, verdicts):
                 sum(f.label == "benign" for f in group)) if first else "",
                 label, scores))
             first = False
-    from .table import METRIC_COLUMNS, metric_cells
     return markdown_table(("format", "tool") + METRIC_COLUMNS,
                           [[fam, label] + metric_cells(s)
                            for fam, label, s in rows])
@@ -111,6 +110,22 @@ def _separate_classes(files, verdicts):
             cells.append("%d/%d (%d)" % (blocked, len(group), errors))
         rows.append(cells)
     return markdown_table(headers, rows)
+
+
+def _common_errors(raw, files, per_tool=4):
+    """The most frequent error and skip findings of each tool: where a
+    tool's errors come from (a format it does not read, a crash of its
+    own)."""
+    rows = []
+    for name, results in raw.items():
+        counts = Counter()
+        for f in files:
+            result = results.get(f.path)
+            if result is not None and result["verdict"] in (ERROR, SKIPPED):
+                counts[(result["verdict"], result["finding"][:120])] += 1
+        for (verdict, finding), n in counts.most_common(per_tool):
+            rows.append([name, verdict, n, finding.replace("|", "\\|")])
+    return markdown_table(["tool", "verdict", "files", "finding"], rows)
 
 
 def _runtimes(stats, raw):
@@ -173,6 +188,9 @@ def report(files, verdicts, stats, raw, command):
     out.append("## Per format (scored files)")
     out.append("")
     out.append(_per_format(scored, verdicts))
+    out.append("## Most frequent errors and skips (all files)")
+    out.append("")
+    out.append(_common_errors(raw, files))
     out.append("## Runtimes")
     out.append("")
     out.append("Per-file time measured inside the worker around the tool's "

@@ -45,6 +45,9 @@ def _reason(exc):
     text = str(exc)
     if _WEIGHTS_UNPICKLER in text:
         text = text.split(_WEIGHTS_UNPICKLER, 1)[1]
+    elif text.startswith("Weights only load failed"):
+        # The advice first, then the unpickler's message after a blank line.
+        text = text.split("\n\n", 1)[-1]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
 
