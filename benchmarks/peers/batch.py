@@ -84,7 +84,10 @@ def run_worker(module, paths, timeout):
                 failure = "worker exited with status %d: %s" % (
                     proc.returncode, _last_line(err))
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # ended between the timeout and the kill
             out, err = proc.communicate()
             failure = "timed out after %g s" % timeout
         leftovers = sorted(os.listdir(workdir))

@@ -73,23 +73,25 @@ def _overall(files, verdicts):
 
 
 def _per_format(files, verdicts):
+    """One block of rows per format family; a tool appears in a block only
+    when it read every file of it (torch.load reads the torch files only)."""
+    per_tool = {
+        label: metrics.score_groups(
+            [f for f in files if f.path in by_path],
+            lambda f: f.format_family,
+            lambda f, by_path=by_path: (f.label, by_path[f.path]))
+        for label, by_path in verdicts.items()}
     rows = []
-    families = sorted({f.format_family for f in files})
-    for family in families:
+    for family in sorted({f.format_family for f in files}):
         group = [f for f in files if f.format_family == family]
-        first = True
-        for label, by_path in verdicts.items():
-            if not all(f.path in by_path for f in group):
-                continue
-            scores = metrics.score(_pairs(group, by_path))
-            rows.append(("%s (%d mal / %d ben)" % (
-                family, sum(f.label == "malicious" for f in group),
-                sum(f.label == "benign" for f in group)) if first else "",
-                label, scores))
-            first = False
-    return markdown_table(("format", "tool") + METRIC_COLUMNS,
-                          [[fam, label] + metric_cells(s)
-                           for fam, label, s in rows])
+        heading = "%s (%d mal / %d ben)" % (
+            family, sum(f.label == "malicious" for f in group),
+            sum(f.label == "benign" for f in group))
+        for label, groups in per_tool.items():
+            if family in groups and groups[family].files == len(group):
+                rows.append([heading, label] + metric_cells(groups[family]))
+                heading = ""
+    return markdown_table(("format", "tool") + METRIC_COLUMNS, rows)
 
 
 def _separate_classes(files, verdicts):
