@@ -72,6 +72,37 @@ def torch_legacy_header():
             + pickle.dumps(TORCH_LEGACY_SYS_INFO, protocol=2))
 
 
+def renumber_legacy_storages(data):
+    """torch's legacy writer names storages by their memory address, so two
+    saves of the same tensors differ. Rename them 0, 1, ... in the order
+    their data is stored (the order of the key list). Frames are removed
+    first: the new names change string lengths."""
+    from .inject import opcode_walk, pickle_end, strip_frames
+    bounds = [0]
+    for _ in range(5):
+        bounds.append(bounds[-1] + pickle_end(data[bounds[-1]:]))
+    keys = pickle.loads(data[bounds[4]:bounds[5]])
+    renamed = {key: str(i) for i, key in enumerate(keys)}
+    main = strip_frames(data[bounds[3]:bounds[4]])
+    out = bytearray()
+    ops = opcode_walk(main)
+    for index, (name, arg, pos) in enumerate(ops):
+        end = ops[index + 1][2] if index + 1 < len(ops) else len(main)
+        if isinstance(arg, str) and arg in renamed and name in (
+                "BINUNICODE", "SHORT_BINUNICODE", "UNICODE"):
+            new = renamed[arg].encode()
+            if name == "UNICODE":
+                out += pickle.UNICODE + new + b"\n"
+            elif name == "SHORT_BINUNICODE":
+                out += pickle.SHORT_BINUNICODE + bytes([len(new)]) + new
+            else:
+                out += pickle.BINUNICODE + len(new).to_bytes(4, "little") + new
+        else:
+            out += main[pos:end]
+    new_keys = pickle.dumps([renamed[k] for k in keys], protocol=2)
+    return data[:bounds[3]] + bytes(out) + new_keys + data[bounds[5]:]
+
+
 def torch_legacy(main_pickle):
     """The legacy torch.save layout with no tensors: magic number, protocol
     version and sys info pickles, the object pickle, an empty storage key

@@ -114,13 +114,16 @@ def describe(delivery):
     return DELIVERIES[delivery][2]
 
 
-def supports(delivery, target):
+def supports(delivery, target, is_root=True):
     """Whether a delivery can spell this payload call (an expr.Call of a
-    module attribute)."""
+    module attribute); is_root: the call's value is not used by the rest
+    of the family's expression."""
     if delivery == "inst":
         return "." not in target.fn.qualname
     if delivery == "build_setstate":
-        return bool(target.args)
+        # What BUILD leaves on the stack is the host object, not the
+        # result of the call.
+        return bool(target.args) and is_root
     if delivery == "dotted_name":
         return (target.fn.dotted not in CLASS_TARGETS
                 or target.fn.module in CARRIERS or "." in target.fn.qualname)

@@ -33,6 +33,7 @@ class Emitter:
                                                           self.target):
             raise ValueError("%s cannot spell %s at protocol %d" % (
                 self.delivery, self.target.fn.dotted, self.w.protocol))
+        # Whether the call's value is used elsewhere is the caller's to check.
         if not deliveries.supports(self.delivery, self.target):
             raise ValueError("%s cannot spell %s" % (self.delivery,
                                                     self.target.fn.dotted))

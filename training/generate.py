@@ -199,8 +199,8 @@ def generate_malicious(out, seed, quick, canary, hosts):
     counters = Counter()
     for family, delivery, container, placement in plan_malicious(rng, quick):
         sample_rng = random.Random(sub_seed(seed, family.name, len(rows)))
-        target = targets[family.name]
-        delivery = compatible_delivery(sample_rng, target, delivery)
+        target, is_root = targets[family.name]
+        delivery = compatible_delivery(sample_rng, target, is_root, delivery)
         description = "%s; %s" % (family.how, deliveries.describe(delivery))
         if placement == "injected":
             picked = pick_host(sample_rng, hosts_by_container, container,
@@ -238,16 +238,18 @@ def generate_malicious(out, seed, quick, canary, hosts):
 
 
 def payload_target(family):
-    """The family's payload call (its arguments vary, the callable not)."""
+    """(payload call, whether it is the root of the family's expression);
+    the arguments vary from sample to sample, the call's place does not."""
     tree = family.build(Payloads(random.Random(0), family.name),
                         malicious.nested_pickle)
-    return payload_call(tree)
+    target = payload_call(tree)
+    return target, target is tree
 
 
-def compatible_delivery(rng, target, delivery):
+def compatible_delivery(rng, target, is_root, delivery):
     """The planned delivery, or another one when it cannot spell this
     payload call (INST cannot name a dotted attribute, ...)."""
-    while not deliveries.supports(delivery, target):
+    while not deliveries.supports(delivery, target, is_root):
         delivery = rng.choice(list(deliveries.DELIVERIES))
     return delivery
 

@@ -58,14 +58,24 @@ def _gensim(kind, n, seed):
         from gensim import corpora, models
         docs = _sentences(seed, n)
         if kind == "word2vec":
-            return models.Word2Vec(docs, vector_size=8 + n % 9, window=2, min_count=1,
-                                   workers=1, seed=seed % 10000, epochs=2)
-        dictionary = corpora.Dictionary(docs)
-        if kind == "dictionary":
-            return dictionary
-        corpus = [dictionary.doc2bow(d) for d in docs]
-        return models.TfidfModel(corpus)
+            model = models.Word2Vec(docs, vector_size=8 + n % 9, window=2, min_count=1,
+                                    workers=1, seed=seed % 10000, epochs=2)
+            model.total_train_time = 0.25
+        else:
+            model = corpora.Dictionary(docs)
+            if kind == "tfidf":
+                model = models.TfidfModel([model.doc2bow(d) for d in docs])
+        return _fixed_lifecycle(model)
     return make
+
+
+def _fixed_lifecycle(model):
+    """gensim logs wall-clock times and speeds in lifecycle_events (also
+    in a model's keyed vectors): dropped, so that the file is reproducible."""
+    for obj in (model, getattr(model, "wv", None)):
+        if getattr(obj, "lifecycle_events", None):
+            obj.lifecycle_events = []
+    return model
 
 
 def gensim_samples(rng, count, seed):

@@ -6,7 +6,7 @@ import pickle
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..containers import zero_gzip_mtime
+from ..containers import renumber_legacy_storages, zero_gzip_mtime
 
 # writer -> loader a user calls to read the file back
 LOADERS = {
@@ -83,6 +83,8 @@ def save(sample, obj):
         out = io.BytesIO()
         torch.save(obj, out, pickle_protocol=sample.protocol,
                    _use_new_zipfile_serialization=(w == "torch_zip"))
+        if w == "torch_legacy":
+            return renumber_legacy_storages(out.getvalue())
         return out.getvalue()
     if w == "joblib":
         import joblib

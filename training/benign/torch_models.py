@@ -68,7 +68,11 @@ def _scheduler(opt, name):
     elif name == "ExponentialLR":
         sched = s.ExponentialLR(opt, gamma=0.95)
     elif name == "OneCycleLR":
-        sched = s.OneCycleLR(opt, max_lr=0.1, total_steps=20)
+        # Cycling momentum needs it from the first step on (RMSprop keeps no
+        # momentum buffer when it started without one).
+        cycles = type(opt).__name__ in ("SGD", "Adam", "AdamW")
+        sched = s.OneCycleLR(opt, max_lr=0.1, total_steps=20,
+                             cycle_momentum=cycles)
     elif name == "MultiStepLR":
         sched = s.MultiStepLR(opt, milestones=[2, 5], gamma=0.1)
     else:
