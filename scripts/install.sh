@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything SafePickle needs to build, test and fuzz, then install
-# the package itself in editable mode with its test dependencies.
+# the package itself in editable mode with its test dependencies and the
+# libraries the training-corpus generator saves models with.
 # Safe to run again: only what is missing gets installed.
 set -euo pipefail
 
@@ -80,8 +81,8 @@ EOF
 }
 
 install_package() {
-    say "pip install --no-build-isolation -e '.[test]' (builds safepickle._native)"
-    "$PYTHON" -m pip install -q --no-build-isolation -e ".[test]"
+    say "pip install --no-build-isolation -e '.[test,train]' (builds safepickle._native)"
+    "$PYTHON" -m pip install -q --no-build-isolation -e ".[test,train]"
     local native
     native="$("$PYTHON" -c 'import safepickle._native as m; print(m.__file__)')"
     say "extension built: $native"

@@ -57,3 +57,19 @@ def _without_clock(model, seed):
         fixed = type(model)()
         fixed.load_model(path, format="json")
     return fixed
+
+
+def samples(rng, count, seed, group):
+    out = []
+    for i in range(count):
+        task = ("classification", "regression")[i % 2]
+        trees = rng.randint(2, 12)
+        depth = rng.randint(2, 4)
+        writer, protocol, compression = pickle_or_joblib(rng)
+        out.append(BenignSample(
+            "%04d_%s_%s" % (i, group, task), group,
+            _build(group, task, trees, depth, sub_seed(seed, group, i)),
+            writer, protocol, compression,
+            description="%s sklearn-API %s, %d trees of depth %d"
+                        % (group, task, trees, depth)))
+    return out

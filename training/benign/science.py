@@ -137,8 +137,10 @@ def _config(kind, size, seed):
         import transformers
         cls = getattr(transformers, kind)
         if kind == "GenerationConfig":
-            return cls(max_new_tokens=16 * size, temperature=0.5 + size / 10,
-                       do_sample=bool(size % 2), top_k=10 + size)
+            if size % 2:
+                return cls(max_new_tokens=16 * size, do_sample=True,
+                           temperature=0.5 + size / 10, top_k=10 + size)
+            return cls(max_new_tokens=16 * size, num_beams=1 + size % 3)
         hidden = 32 * size
         common = {"vocab_size": 1000 + seed % 5000}
         if kind == "GPT2Config":

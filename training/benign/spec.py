@@ -78,14 +78,13 @@ def save(sample, obj):
             compression = {"method": "gzip", "mtime": 0}
         obj.to_pickle(out, compression=compression, protocol=sample.protocol)
         return out.getvalue()
-    if w in ("torch_zip", "torch_legacy"):
+    if w == "torch_zip":
         import torch
         out = io.BytesIO()
-        torch.save(obj, out, pickle_protocol=sample.protocol,
-                   _use_new_zipfile_serialization=(w == "torch_zip"))
-        if w == "torch_legacy":
-            return renumber_legacy_storages(out.getvalue())
+        torch.save(obj, out, pickle_protocol=sample.protocol)
         return out.getvalue()
+    if w == "torch_legacy":
+        return torch_legacy_save(obj, sample.protocol)
     if w == "joblib":
         import joblib
         out = io.BytesIO()
@@ -99,6 +98,23 @@ def save(sample, obj):
         numpy.save(out, obj, allow_pickle=True)
         return out.getvalue()
     raise ValueError("unknown writer %r" % w)
+
+
+def torch_legacy_save(obj, protocol):
+    """torch.save in the legacy format, reproducibly. That writer names
+    storages by memory address and stores them sorted by name; for the
+    duration of the call its module-level `sorted` keeps first-use order
+    instead, and the names are then renumbered in that order."""
+    import torch
+    import torch.serialization as serialization
+    out = io.BytesIO()
+    serialization.sorted = list
+    try:
+        torch.save(obj, out, pickle_protocol=protocol,
+                   _use_new_zipfile_serialization=False)
+    finally:
+        del serialization.sorted
+    return renumber_legacy_storages(out.getvalue())
 
 
 def load(path, loader):
