@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything SafePickle needs to build, test and fuzz, then install
 # the package itself in editable mode with its test dependencies and the
-# peer scanners the comparison tests run (extras test and eval).
+# peer scanners the comparison tests run and the libraries the training-corpus
+# generator saves models with (extras test, eval and train).
 # Safe to run again: only what is missing gets installed.
 set -euo pipefail
 
@@ -81,8 +82,8 @@ EOF
 }
 
 install_package() {
-    say "pip install --no-build-isolation -e '.[test,eval]' (builds safepickle._native)"
-    "$PYTHON" -m pip install -q --no-build-isolation -e ".[test,eval]"
+    say "pip install --no-build-isolation -e '.[test,eval,train]' (builds safepickle._native)"
+    "$PYTHON" -m pip install -q --no-build-isolation -e ".[test,eval,train]"
     local native
     native="$("$PYTHON" -c 'import safepickle._native as m; print(m.__file__)')"
     say "extension built: $native"
