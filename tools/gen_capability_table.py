@@ -284,6 +284,10 @@ TABLE = [
     ("torch.serialization", "load _load _legacy_load", D | F),
     ("torch.serialization", "save _save _legacy_save", F),
     ("torch.storage", "_load_from_bytes", D),
+    # imports any module by a dotted name and returns the attribute it names
+    ("torch", "_import_dotted_name", I),
+    ("torch._utils", "_import_dotted_name", I),
+    ("torch.serialization", "_import_dotted_name", I),
     ("torch.jit._pickle", "build_* restore_type_tag", SAFE),
     ("torch.jit.*", "*", C),
     ("torch._dynamo.*", "*", C),

@@ -126,13 +126,14 @@ static const char *const code_marks[] = {
     "pickle.loads", "marshal.loads", "pty.spawn",   "importlib",      "def ",      "print(",
 };
 
-/* Shell fragments, matched on ASCII-lowercased text. */
+/* Shell fragments, matched on ASCII-lowercased text. A bare " | " is not
+ * one: docstrings and markdown tables are full of it. */
 static const char *const shell_marks[] = {
-    "/bin/sh",     "/bin/bash", "bash -",    "sh -c",      "cmd.exe", "cmd /c", "powershell",
-    "curl ",       "wget ",     "nc -",      "ncat ",      "rm -rf",  "chmod ", "&&",
-    " | ",         "|sh",       "|bash",     "$(",         "> /",     ">/",     "2>&1",
-    "/dev/tcp",    "mkfifo",    "python -c", "python3 -c", "nohup ",  "whoami", "/etc/passwd",
-    "/etc/shadow", "echo ",     "touch /",   "cat /",      "uname -",
+    "/bin/sh", "/bin/bash",   "bash -",      "sh -c",  "cmd.exe",   "cmd /c",     "powershell",
+    "curl ",   "wget ",       "nc -",        "ncat ",  "rm -rf",    "chmod ",     "&&",
+    "| sh",    "| bash",      "| python",    "|sh",    "|bash",     "$(",         "> /",
+    ">/",      "2>&1",        "/dev/tcp",    "mkfifo", "python -c", "python3 -c", "nohup ",
+    "whoami",  "/etc/passwd", "/etc/shadow", "echo ",  "touch /",   "cat /",      "uname -",
 };
 
 /* Data is binary (tensor and array payloads) when a quarter of its first
@@ -287,17 +288,19 @@ unsigned sp_string_class(const uint8_t *s, uint64_t len)
     size_t n = len > SP_STR_SCAN_MAX ? SP_STR_SCAN_MAX : (size_t)len;
     unsigned flags = 0;
 
-    /* array and tensor payloads are binary: code and commands are text,
-     * and a text payload hidden behind a binary prefix still shows in
-     * the first kilobyte scanned, in the capabilities of the callee and in
-     * the nested-pickle search */
-    if (looks_binary(s, n) && n > SP_STR_BINARY_SCAN)
-        n = SP_STR_BINARY_SCAN;
-    pthread_once(&mark_index_once, build_mark_indexes);
-    if (has_mark(s, n, code_marks, &code_index, 0))
-        flags |= SP_STR_CODE;
-    if (has_mark(s, n, shell_marks, &shell_index, 1))
-        flags |= SP_STR_SHELL;
+    /* Array and tensor payloads are binary, code and commands are text:
+     * random bytes hold two-byte marks such as "&&" or ">/" often enough to
+     * make ordinary weights look like shell commands, and neither a shell
+     * nor the compiler runs text behind a binary prefix (NUL bytes are
+     * refused outright). Such payloads still show in the capabilities of
+     * the callee and in the nested-pickle search. */
+    if (!looks_binary(s, n)) {
+        pthread_once(&mark_index_once, build_mark_indexes);
+        if (has_mark(s, n, code_marks, &code_index, 0))
+            flags |= SP_STR_CODE;
+        if (has_mark(s, n, shell_marks, &shell_index, 1))
+            flags |= SP_STR_SHELL;
+    }
     if (sp_string_names_danger(s, len))
         flags |= SP_STR_DANGER;
     return flags;

@@ -32,10 +32,10 @@ int sp_call_invokes(const sp_call *c);
 #define SP_STR_DANGER 0x04 /* names an attribute or module an attack reaches for */
 
 /* SP_STR_* flags of a string constant. Only the first SP_STR_SCAN_MAX bytes
- * are examined so that a large array payload costs a bounded amount. */
+ * are examined so that a large array payload costs a bounded amount; data
+ * that looks binary (a quarter of its first 256 bytes neither printable
+ * ASCII nor whitespace) gets no code or shell flag. */
 #define SP_STR_SCAN_MAX 65536
-/* ... and of data that looks binary, only the first SP_STR_BINARY_SCAN. */
-#define SP_STR_BINARY_SCAN 1024
 unsigned sp_string_class(const uint8_t *s, uint64_t len);
 
 /* SP_STR_DANGER alone: s (or a dotted component of it) is an attribute or
