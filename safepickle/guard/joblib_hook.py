@@ -1,0 +1,104 @@
+"""joblib.load (every compression, mmap_mode) and joblib's NumpyUnpickler.
+
+NumpyUnpickler subclasses pickle._Unpickler at import time and reads array
+bytes from its own file_handle, so it is guarded in place, input and
+file_handle together, whichever of joblib and the guard came first.
+"""
+
+import functools
+import os
+
+from ..errors import UnscannableError
+from . import state
+from .check import scanned_file, scanned_path, sync_position
+from .reader import ScannedReader
+from .wrapping import bound_arguments, wraps_loader
+
+MODULE = "joblib"
+
+
+def _load_mapped(numpy_pickle, reader, fd, name, mmap_mode, native):
+    """mmap_mode maps array data by file name: the name given is that of
+    the descriptor the scanned bytes came from, so a file renamed over the
+    path is never mapped; the pickle itself is read from the snapshot."""
+    fd_path = f"/proc/self/fd/{fd}"
+    with numpy_pickle._validate_fileobject_and_memmap(reader, fd_path, mmap_mode) as (
+        fobj,
+        mode,
+    ):
+        if isinstance(fobj, str):
+            raise UnscannableError(
+                f"{name}: a joblib < 0.10 file reads companion files by name, "
+                "which the guard cannot tie to what it scanned",
+                where=name,
+            )
+        with state.inside_guarded_load():
+            return numpy_pickle._unpickle(
+                fobj, ensure_native_byte_order=native, filename=fd_path, mmap_mode=mode
+            )
+
+
+def make_load(original, numpy_pickle):
+    @wraps_loader(original)
+    def load(*args, **kwargs):
+        bound = bound_arguments(original, args, kwargs)
+        filename = bound.arguments["filename"]
+
+        def call(source):
+            bound.arguments["filename"] = source
+            return original(*bound.args, **bound.kwargs)
+
+        if state.passes_through():
+            return call(filename)
+        if isinstance(filename, os.PathLike):
+            filename = os.fspath(filename)
+        if hasattr(filename, "read"):
+            reader, start = scanned_file(filename)
+            try:
+                with state.inside_guarded_load():
+                    return call(reader)
+            finally:
+                sync_position(filename, start, reader)
+                reader.close()
+        reader, fd = scanned_path(filename)
+        try:
+            mmap_mode = bound.arguments.get("mmap_mode")
+            if mmap_mode is None:
+                with state.inside_guarded_load():
+                    return call(reader)
+            native = bound.arguments.get("ensure_native_byte_order", "auto")
+            if native == "auto":
+                native = False
+            return _load_mapped(numpy_pickle, reader, fd, os.fsdecode(filename), mmap_mode, native)
+        finally:
+            reader.close()
+            os.close(fd)
+
+    return load
+
+
+def guarded_numpy_unpickler_init(original_init):
+    @functools.wraps(original_init)
+    def __init__(self, filename, file_handle, *args, **kwargs):
+        if not state.passes_through() and not isinstance(file_handle, ScannedReader):
+            file_handle, _ = scanned_file(file_handle)
+        original_init(self, filename, file_handle, *args, **kwargs)
+
+    __init__.__safepickle_original__ = original_init
+    return __init__
+
+
+def patches(joblib):
+    import joblib.numpy_pickle as numpy_pickle
+
+    original = numpy_pickle.load
+    original = getattr(original, "__safepickle_original__", original)
+    guarded = make_load(original, numpy_pickle)
+    unpickler = numpy_pickle.NumpyUnpickler
+    init = unpickler.__dict__["__init__"]
+    init = getattr(init, "__safepickle_original__", init)
+    return [
+        (joblib, "load", guarded),
+        (numpy_pickle, "load", guarded),
+        (unpickler, "__init__", guarded_numpy_unpickler_init(init)),
+    ]
