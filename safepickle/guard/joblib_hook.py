@@ -7,6 +7,8 @@ file_handle together, whichever of joblib and the guard came first.
 
 import functools
 import os
+import threading
+import warnings
 
 from ..errors import UnscannableError
 from . import state
@@ -16,26 +18,41 @@ from .wrapping import bound_arguments, wraps_loader
 
 MODULE = "joblib"
 
+# fd path -> the name the user gave, for the memmaps of the load in progress
+# on this thread: their .filename (which joblib's parallel workers reopen)
+# must be the file's name, not a descriptor that is closed after the load.
+_mapped_names = threading.local()
 
-def _load_mapped(numpy_pickle, reader, fd, name, mmap_mode, native):
+
+def _load_mapped(original, numpy_pickle, reader, fd, name, mmap_mode, native):
     """mmap_mode maps array data by file name: the name given is that of
     the descriptor the scanned bytes came from, so a file renamed over the
     path is never mapped; the pickle itself is read from the snapshot."""
-    fd_path = f"/proc/self/fd/{fd}"
-    with numpy_pickle._validate_fileobject_and_memmap(reader, fd_path, mmap_mode) as (
-        fobj,
-        mode,
-    ):
-        if isinstance(fobj, str):
-            raise UnscannableError(
-                f"{name}: a joblib < 0.10 file reads companion files by name, "
-                "which the guard cannot tie to what it scanned",
-                where=name,
+    from joblib import numpy_pickle_utils
+
+    compressor = numpy_pickle_utils._detect_compressor(reader)
+    if compressor == "compat":
+        raise UnscannableError(
+            f"{name}: a joblib < 0.10 file reads companion files by name, "
+            "which the guard cannot tie to what it scanned",
+            where=name,
+        )
+    with state.inside_guarded_load():
+        if compressor != "not-compressed":
+            warnings.warn(
+                f'mmap_mode "{mmap_mode}" is not compatible with compressed file {name}. '
+                f'"{mmap_mode}" flag will be ignored.',
+                stacklevel=3,
             )
-        with state.inside_guarded_load():
+            return original(reader, ensure_native_byte_order=native)
+        fd_path = f"/proc/self/fd/{fd}"
+        _mapped_names.names = {fd_path: os.path.abspath(name)}
+        try:
             return numpy_pickle._unpickle(
-                fobj, ensure_native_byte_order=native, filename=fd_path, mmap_mode=mode
+                reader, ensure_native_byte_order=native, filename=fd_path, mmap_mode=mmap_mode
             )
+        finally:
+            _mapped_names.names = {}
 
 
 def make_load(original, numpy_pickle):
@@ -69,7 +86,7 @@ def make_load(original, numpy_pickle):
             native = bound.arguments.get("ensure_native_byte_order", "auto")
             if native == "auto":
                 native = False
-            return _load_mapped(numpy_pickle, reader, fd, os.fsdecode(filename), mmap_mode, native)
+            return _load_mapped(original, numpy_pickle, reader, fd, os.fsdecode(filename), mmap_mode, native)
         finally:
             reader.close()
             os.close(fd)
@@ -88,6 +105,19 @@ def guarded_numpy_unpickler_init(original_init):
     return __init__
 
 
+def guarded_make_memmap(original):
+    @functools.wraps(original)
+    def make_memmap(filename, *args, **kwargs):
+        marray = original(filename, *args, **kwargs)
+        real = getattr(_mapped_names, "names", {}).get(filename)
+        if real is not None:
+            marray.filename = real
+        return marray
+
+    make_memmap.__safepickle_original__ = original
+    return make_memmap
+
+
 def patches(joblib):
     import joblib.numpy_pickle as numpy_pickle
 
@@ -97,8 +127,11 @@ def patches(joblib):
     unpickler = numpy_pickle.NumpyUnpickler
     init = unpickler.__dict__["__init__"]
     init = getattr(init, "__safepickle_original__", init)
+    make_memmap = numpy_pickle.make_memmap
+    make_memmap = getattr(make_memmap, "__safepickle_original__", make_memmap)
     return [
         (joblib, "load", guarded),
         (numpy_pickle, "load", guarded),
         (unpickler, "__init__", guarded_numpy_unpickler_init(init)),
+        (numpy_pickle, "make_memmap", guarded_make_memmap(make_memmap)),
     ]

@@ -55,7 +55,9 @@ def make_load(original):
                 # numpy maps .npy data by name and never unpickles for a
                 # mapped array (object dtypes cannot be mapped): give it
                 # the name of the descriptor that was scanned.
-                return call(f"/proc/self/fd/{fd}")
+                mapped = call(f"/proc/self/fd/{fd}")
+                mapped.filename = os.path.abspath(os.fsdecode(file))
+                return mapped
             if not npz:
                 reader.release_as_read()
             with state.inside_guarded_load():
