@@ -21,7 +21,8 @@ from bisect import bisect_right
 from ..errors import GuardError
 from .snapshot import PAGE
 
-RELEASE_CHUNK = 2 << 20
+# Small reads (pickle frames) are given back a megabyte at a time.
+RELEASE_CHUNK = 1 << 20
 
 
 def _page_up(n):
@@ -48,6 +49,10 @@ class ScannedReader(io.RawIOBase):
         self._freed_starts = []
         self._freed_ends = []
         self.name_for_errors = snapshot.name
+
+    @property
+    def snapshot(self):
+        return self._snapshot
 
     def release_as_read(self):
         """Start giving back what is read from now on."""
@@ -160,14 +165,9 @@ class ScannedReader(io.RawIOBase):
 
     def _free_behind(self, end):
         begin = self._run_freed_to
-        if end < self._size:
-            stop = end // RELEASE_CHUNK * RELEASE_CHUNK
-            if stop - begin < RELEASE_CHUNK:
-                return
-        else:
-            stop = _page_down(end)
-            if stop <= begin:
-                return
+        stop = _page_down(end)
+        if stop - begin < RELEASE_CHUNK and not (end == self._size and stop > begin):
+            return
         self._snapshot.buffer.madvise(mmap.MADV_DONTNEED, begin, stop - begin)
         i = bisect_right(self._freed_starts, begin)
         if i > 0 and self._freed_ends[i - 1] == begin:

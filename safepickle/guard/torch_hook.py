@@ -5,11 +5,14 @@ import os
 import sys
 
 from . import state
-from .check import check_snapshot, scanned_file, scanned_path, sync_position
-from .snapshot import Snapshot, sealed_copy
+from .check import check_snapshot, scanned_file, sync_position
+from .reader import ScannedReader
+from .snapshot import Snapshot, read_fd, sealed_copy
 from .wrapping import bound_arguments, wraps_loader
 
 MODULE = "torch"
+
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
 def _is_path(f):
@@ -26,16 +29,12 @@ def _mmap_wanted(mmap):
         return False
 
 
-def _load_mapped(original, f, call):
-    """mmap=True needs a path torch maps itself. It gets one to a sealed
-    memfd holding the bytes that were scanned: nothing can change them
-    after the verdict, and the storages still map instead of copying."""
-    name = os.fsdecode(f)
-    fd = os.open(f, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        memfd, size = sealed_copy(fd, name)
-    finally:
-        os.close(fd)
+def _load_mapped(fd, name, call):
+    """torch maps a zip's storages itself, by path. It gets the path of a
+    sealed memfd holding the bytes that were scanned: nothing can change
+    them after the verdict, and the storages map those pages instead of
+    being copied a second time."""
+    memfd, size = sealed_copy(fd, name)
     try:
         buffer = _mmap.mmap(memfd, size, prot=_mmap.PROT_READ) if size else b""
         snapshot = Snapshot(buffer, size, name)
@@ -44,9 +43,13 @@ def _load_mapped(original, f, call):
         finally:
             snapshot.close()
         with state.inside_guarded_load():
-            return call(f"/proc/self/fd/{memfd}")
+            return call(f"/proc/self/fd/{memfd}", mmap=True)
     finally:
         os.close(memfd)
+
+
+def _is_zip(fd):
+    return os.pread(fd, 4, os.lseek(fd, 0, os.SEEK_CUR)) == _ZIP_MAGIC
 
 
 def make_load(original):
@@ -55,8 +58,9 @@ def make_load(original):
         bound = bound_arguments(original, args, kwargs)
         f = bound.arguments["f"]
 
-        def call(source):
+        def call(source, **overrides):
             bound.arguments["f"] = source
+            bound.arguments.update(overrides)
             return original(*bound.args, **bound.kwargs)
 
         if state.passes_through():
@@ -65,11 +69,19 @@ def make_load(original):
             if os.fsdecode(f).endswith(".safetensors"):
                 # torch hands these to safetensors, which holds no pickle.
                 return call(f)
-            if _mmap_wanted(bound.arguments.get("mmap")):
-                return _load_mapped(original, f, call)
-            reader, fd = scanned_path(f)
-            os.close(fd)
+            mmap = bound.arguments.get("mmap")
+            fd = os.open(f, os.O_RDONLY | os.O_CLOEXEC)
             try:
+                # A zip's storages are mapped from the snapshot unless the
+                # caller said mmap=False: as fast as a plain load, and the
+                # storages are not copied out of the snapshot a second time.
+                if _mmap_wanted(mmap) or (mmap is None and _is_zip(fd)):
+                    return _load_mapped(fd, os.fsdecode(f), call)
+                reader = ScannedReader(read_fd(fd, os.fsdecode(f)))
+            finally:
+                os.close(fd)
+            try:
+                check_snapshot(reader.snapshot)
                 with state.inside_guarded_load():
                     return call(reader)
             finally:
