@@ -10,12 +10,11 @@ SPEC: {"order": "patch-first" | "import-first" | "no-patch", "imports": [...],
 While a hostile case runs, an audit hook stops the process (exit status 87,
 after writing the event to $GUARD_TRIPWIRE) at the first sign that anything
 from the file is being resolved or run: pickle.find_class, process, socket,
-file-system or code-loading events. A guard failure therefore cannot go
+file-system events (not code loading: loaders import modules lazily). A guard failure therefore cannot go
 further than the harmless canary the generated payloads carry.
 """
 
 import importlib
-import io
 import json
 import os
 import sys
@@ -43,15 +42,21 @@ _DANGEROUS_PREFIXES = (
     "webbrowser.open",
     "urllib.Request",
     "builtins.input",
-    "code.__new__",
-    "marshal.loads",
 )
 
 _armed = threading.local()
 
 
+# Modules whose globals no benign test file names: with find_class allowed
+# (a case expected to load), resolving one of these still trips the wire.
+_DANGEROUS_MODULES = ("posix", "os", "nt", "subprocess", "builtins", "socket", "shutil", "sys")
+
+
 def _tripwire(event, args):
-    if not getattr(_armed, "on", False):
+    mode = getattr(_armed, "on", False)
+    if not mode:
+        return
+    if mode == "loads" and event == "pickle.find_class" and args[0] not in _DANGEROUS_MODULES:
         return
     if event.startswith(_DANGEROUS_PREFIXES):
         _armed.on = False
@@ -128,7 +133,9 @@ def _load(loader, path, kwargs, modules):
 
 
 def _run_case(case, modules):
-    _armed.on = bool(case.get("hostile"))
+    # hostile: True, nothing from the file may be resolved; "loads": the
+    # case must load (a race whose benign side wins), only benign globals.
+    _armed.on = case.get("hostile") or False
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -163,6 +170,7 @@ def _install_race(race):
 
     def act(snapshot):
         target, hostile = race["target"], race["hostile_copy"]
+        armed, _armed.on = getattr(_armed, "on", False), False
         if race["how"] == "rename":
             os.replace(hostile, target)
         else:
@@ -172,6 +180,7 @@ def _install_race(race):
                 dst.write(data)
                 dst.truncate()
         check._after_verdict = None
+        _armed.on = armed
 
     check._after_verdict = act
 
