@@ -43,14 +43,19 @@ def guarded_load(original):
     return load
 
 
-def guarded_loads(original):
-    """loads(data, ...) that scans ``data`` first."""
+def guarded_loads(original, load_from_file=None):
+    """loads(data, ...) that scans ``data`` first. ``load_from_file``, when
+    given, loads from a reader over the scanned bytes instead (the pure
+    Python loads would wrap them in a BytesIO the Unpickler scans again)."""
 
     @functools.wraps(original)
     def loads(data, /, **kwargs):
         if state.passes_through():
             return original(data, **kwargs)
         snapshot = scanned_bytes(data)
+        if load_from_file is not None:
+            with ScannedReader(snapshot) as reader:
+                return load_from_file(reader, **kwargs)
         try:
             return original(snapshot.buffer if not snapshot.mapped else snapshot.view(), **kwargs)
         finally:
@@ -128,7 +133,7 @@ def pickle_patches():
         (_pickle, "loads", loads),
         (_pickle, "Unpickler", Unpickler),
         (pickle, "_load", guarded_load(PY_LOAD)),
-        (pickle, "_loads", guarded_loads(PY_LOADS)),
+        (pickle, "_loads", guarded_loads(PY_LOADS, load_from_file=PY_LOAD)),
         # In place: joblib, dill and others subclassed it at import time.
         (PY_UNPICKLER, "__init__", guarded_init(PY_UNPICKLER_INIT)),
         (PY_UNPICKLER, "load", guarded_unpickler_load(PY_UNPICKLER_LOAD)),

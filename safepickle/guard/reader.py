@@ -92,6 +92,7 @@ class ScannedReader(io.RawIOBase):
             n = self._take(len(out))
             if n:
                 out[:n] = self._view[self._pos - n : self._pos]
+                self._consumed()
             return n
 
     def read(self, size=-1):
@@ -99,7 +100,9 @@ class ScannedReader(io.RawIOBase):
         if size is None or size < 0:
             size = max(0, self._size - self._pos)
         n = self._take(size)
-        return self._view[self._pos - n : self._pos].tobytes()
+        data = self._view[self._pos - n : self._pos].tobytes()
+        self._consumed()
+        return data
 
     def readall(self):
         return self.read()
@@ -123,7 +126,9 @@ class ScannedReader(io.RawIOBase):
                 break
             window *= 4
         n = self._take(stop - start)
-        return self._view[self._pos - n : self._pos].tobytes()
+        data = self._view[self._pos - n : self._pos].tobytes()
+        self._consumed()
+        return data
 
     def close(self):
         if not self.closed:
@@ -141,7 +146,8 @@ class ScannedReader(io.RawIOBase):
             raise ValueError("I/O operation on closed file")
 
     def _take(self, size):
-        """Advance over up to ``size`` bytes; refuse if any was given back."""
+        """Advance over up to ``size`` bytes; refuse if any was given back.
+        The caller copies them out, then calls _consumed()."""
         start = self._pos
         end = min(self._size, start + max(0, size))
         if end <= start:
@@ -159,9 +165,12 @@ class ScannedReader(io.RawIOBase):
             # A new stretch: only what it reads from here on is freed.
             self._run_freed_to = _page_up(start)
         self._pos = self._last_end = end
-        if self._release:
-            self._free_behind(end)
         return end - start
+
+    def _consumed(self):
+        """After the bytes up to the position have been copied out."""
+        if self._release:
+            self._free_behind(self._pos)
 
     def _free_behind(self, end):
         begin = self._run_freed_to
