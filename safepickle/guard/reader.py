@@ -90,9 +90,14 @@ class ScannedReader(io.RawIOBase):
         with memoryview(buffer) as out:
             out = out.cast("B")
             n = self._take(len(out))
-            if n:
-                out[:n] = self._view[self._pos - n : self._pos]
-                self._consumed()
+            start = self._pos - n
+            # In pieces, each given back once copied: a payload as large as
+            # the file (one array of a DataFrame) never exists twice.
+            step = RELEASE_CHUNK if self._release else max(n, 1)
+            for off in range(0, n, step):
+                piece = min(step, n - off)
+                out[off : off + piece] = self._view[start + off : start + off + piece]
+                self._consumed(start + off + piece)
             return n
 
     def read(self, size=-1):
@@ -167,10 +172,10 @@ class ScannedReader(io.RawIOBase):
         self._pos = self._last_end = end
         return end - start
 
-    def _consumed(self):
-        """After the bytes up to the position have been copied out."""
+    def _consumed(self, end=None):
+        """After the bytes up to ``end`` (the position) have been copied out."""
         if self._release:
-            self._free_behind(self._pos)
+            self._free_behind(self._pos if end is None else end)
 
     def _free_behind(self, end):
         begin = self._run_freed_to
