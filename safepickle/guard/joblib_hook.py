@@ -12,7 +12,8 @@ import warnings
 
 from ..errors import UnscannableError
 from . import state
-from .check import scanned_file, scanned_path, sync_position
+from .check import check_snapshot, scanned_file, scanned_path, sync_position
+from .joblib_stream import decompressed
 from .reader import ScannedReader
 from .wrapping import bound_arguments, wraps_loader
 
@@ -70,19 +71,18 @@ def make_load(original, numpy_pickle):
         if isinstance(filename, os.PathLike):
             filename = os.fspath(filename)
         if hasattr(filename, "read"):
-            reader, start = scanned_file(filename)
+            reader, start = scanned_file(filename, check=False)
             try:
-                with state.inside_guarded_load():
-                    return call(reader)
+                return _load_checked(original, numpy_pickle, reader, bound, call)
             finally:
                 sync_position(filename, start, reader)
                 reader.close()
-        reader, fd = scanned_path(filename)
+        reader, fd = scanned_path(filename, check=False)
         try:
             mmap_mode = bound.arguments.get("mmap_mode")
             if mmap_mode is None:
-                with state.inside_guarded_load():
-                    return call(reader)
+                return _load_checked(original, numpy_pickle, reader, bound, call)
+            check_snapshot(reader.snapshot)
             native = bound.arguments.get("ensure_native_byte_order", "auto")
             if native == "auto":
                 native = False
@@ -92,6 +92,23 @@ def make_load(original, numpy_pickle):
             os.close(fd)
 
     return load
+
+
+def _load_checked(original, numpy_pickle, reader, bound, call):
+    """Check and load a snapshot without mmap_mode; a compressed one is
+    decompressed once, scanned and unpickled as that stream."""
+    stream = decompressed(reader, reader.snapshot.name)
+    if stream is None:
+        check_snapshot(reader.snapshot)
+        with state.inside_guarded_load():
+            return call(reader)
+    with ScannedReader(stream) as inner:
+        check_snapshot(stream)
+        native = bound.arguments.get("ensure_native_byte_order", "auto")
+        if native == "auto":
+            native = True
+        with state.inside_guarded_load():
+            return numpy_pickle._unpickle(inner, ensure_native_byte_order=native)
 
 
 def guarded_numpy_unpickler_init(original_init):

@@ -45,7 +45,9 @@ class Snapshot:
                 pass
 
 
-def _anonymous(size):
+def anonymous(size):
+    """A private anonymous mapping of ``size`` bytes, backed by huge pages
+    where the kernel allows it."""
     mm = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     if size >= 4 * _SMALL:
         # Fewer faults while filling it; freed pages are split as needed.
@@ -81,7 +83,7 @@ def _from_stream(size_hint, readinto, read, name):
         if isinstance(data, str):
             raise TypeError(f"{name} is open in text mode: open it with mode 'rb'")
         return Snapshot(bytes(data) if not isinstance(data, bytes) else data, len(data), name)
-    mm = _anonymous(size_hint)
+    mm = anonymous(size_hint)
     got = _fill(mm, size_hint, readinto)
     extra = read() if got == size_hint else b""
     if extra:
@@ -164,7 +166,7 @@ def from_bytes(data, name="<bytes>"):
     if size < _SMALL:
         copy = view.tobytes()
         return Snapshot(copy, size, name)
-    mm = _anonymous(size)
+    mm = anonymous(size)
     mm.write(view.cast("B") if view.c_contiguous else view.tobytes())
     return Snapshot(mm, size, name)
 

@@ -1,0 +1,68 @@
+"""A compressed joblib file, decompressed once.
+
+joblib.load decompresses the file and unpickles the stream it gets. Scanning
+the compressed file would decompress it a second time (for a zlib forest
+that is two thirds of the load). Instead the guard decompresses the snapshot
+with joblib's own decompressor, exactly as joblib.load would, scans the
+stream joblib's unpickler is about to read, and hands the unpickler that
+stream: what is unpickled is what was scanned, and nothing is decompressed
+twice. The scanner's caps on decompressed size hold here too: past them the
+guard scans the compressed file instead, which stops at the same cap.
+"""
+
+import mmap
+
+from .snapshot import Snapshot, anonymous
+
+MAX_OUTPUT = 4 << 30
+RATIO_FLOOR = 64 << 20
+MAX_RATIO = 1000
+_READ = 16 << 20
+
+
+def _grow(mm, size):
+    try:
+        mm.resize(size)
+        return mm
+    except (OSError, SystemError, ValueError):
+        bigger = anonymous(size)
+        bigger.write(mm)
+        mm.close()
+        return bigger
+
+
+def decompressed(reader, name):
+    """A Snapshot of the stream joblib would unpickle from ``reader`` (a
+    ScannedReader at the start of the file), or None when the file is not
+    compressed or its output passes the caps."""
+    from joblib import numpy_pickle_utils as utils
+
+    compressor = utils._detect_compressor(reader)
+    reader.seek(0)
+    if compressor not in utils._COMPRESSORS:
+        return None
+    stream = utils._buffered_read_file(utils._COMPRESSORS[compressor].decompressor_file(reader))
+    compressed = max(1, reader.snapshot.size)
+    capacity = min(MAX_OUTPUT, max(4 * compressed, _READ))
+    mm = anonymous(capacity)
+    size = 0
+    try:
+        while True:
+            if size == capacity:
+                if capacity >= MAX_OUTPUT:
+                    mm.close()
+                    return None
+                capacity = min(MAX_OUTPUT, capacity * 2)
+                mm = _grow(mm, capacity)
+            with memoryview(mm) as view:
+                n = stream.readinto(view[size : min(capacity, size + _READ)])
+            if not n:
+                break
+            size += n
+            if size > RATIO_FLOOR and size > MAX_RATIO * compressed:
+                mm.close()
+                return None
+    except BaseException:
+        mm.close()
+        raise
+    return Snapshot(mm, size, name)
