@@ -161,3 +161,22 @@ def test_pickle_protocols_and_buffers(guard):
     buffers = []
     data = pickle.dumps(pickle.PickleBuffer(b"out of band"), protocol=5, buffer_callback=buffers.append)
     assert bytes(pickle.loads(data, buffers=buffers)) == b"out of band"
+
+
+def test_joblib_output_past_the_caps_is_scanned_compressed(tmp_path, guard, monkeypatch):
+    """A stream that decompresses past the caps is not decompressed by the
+    guard: the scanner reads the compressed file and applies its own caps."""
+    from safepickle.guard import check, joblib_stream
+
+    monkeypatch.setattr(joblib_stream, "RATIO_FLOOR", 1 << 20)
+    monkeypatch.setattr(joblib_stream, "MAX_RATIO", 10)
+    scanned = []
+    real = check.check_snapshot
+    monkeypatch.setattr(check, "check_snapshot", lambda s, p=None: scanned.append(s.size) or real(s, p))
+    import safepickle.guard.joblib_hook as hook
+
+    monkeypatch.setattr(hook, "check_snapshot", check.check_snapshot)
+    path = tmp_path / "zeros.joblib"
+    joblib.dump({"z": np.zeros(1 << 19)}, path, compress=3)
+    assert np.array_equal(joblib.load(path)["z"], np.zeros(1 << 19))
+    assert scanned == [path.stat().st_size]

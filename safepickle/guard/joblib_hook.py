@@ -71,18 +71,19 @@ def make_load(original, numpy_pickle):
         if isinstance(filename, os.PathLike):
             filename = os.fspath(filename)
         if hasattr(filename, "read"):
-            reader, start = scanned_file(filename, check=False)
+            reader, start = scanned_file(filename, release=False, check=False)
             try:
                 return _load_checked(original, numpy_pickle, reader, bound, call)
             finally:
                 sync_position(filename, start, reader)
                 reader.close()
-        reader, fd = scanned_path(filename, check=False)
+        reader, fd = scanned_path(filename, release=False, check=False)
         try:
             mmap_mode = bound.arguments.get("mmap_mode")
             if mmap_mode is None:
                 return _load_checked(original, numpy_pickle, reader, bound, call)
             check_snapshot(reader.snapshot)
+            reader.release_as_read()
             native = bound.arguments.get("ensure_native_byte_order", "auto")
             if native == "auto":
                 native = False
@@ -99,6 +100,8 @@ def _load_checked(original, numpy_pickle, reader, bound, call):
     decompressed once, scanned and unpickled as that stream."""
     stream = decompressed(reader, reader.snapshot.name)
     if stream is None:
+        reader.seek(0)
+        reader.release_as_read()
         check_snapshot(reader.snapshot)
         with state.inside_guarded_load():
             return call(reader)

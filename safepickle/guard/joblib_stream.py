@@ -34,7 +34,7 @@ def _grow(mm, size):
 def decompressed(reader, name):
     """A Snapshot of the stream joblib would unpickle from ``reader`` (a
     ScannedReader at the start of the file), or None when the file is not
-    compressed or its output passes the caps."""
+    compressed, does not decompress, or its output passes the caps."""
     from joblib import numpy_pickle_utils as utils
 
     compressor = utils._detect_compressor(reader)
@@ -62,6 +62,11 @@ def decompressed(reader, name):
             if size > RATIO_FLOOR and size > MAX_RATIO * compressed:
                 mm.close()
                 return None
+    except Exception:
+        # A stream joblib cannot decompress to its end: the scanner reads
+        # the compressed file and reports the cut stream itself.
+        mm.close()
+        return None
     except BaseException:
         mm.close()
         raise
