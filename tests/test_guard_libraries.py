@@ -180,3 +180,18 @@ def test_joblib_output_past_the_caps_is_scanned_compressed(tmp_path, guard, monk
     joblib.dump({"z": np.zeros(1 << 19)}, path, compress=3)
     assert np.array_equal(joblib.load(path)["z"], np.zeros(1 << 19))
     assert scanned == [path.stat().st_size]
+
+
+def test_torch_shared_mappings_are_refused_not_mapped_unsealed(tmp_path, guard):
+    import mmap
+
+    path = tmp_path / "model.pt"
+    torch.save(_state_dict(), path)
+    torch.serialization.set_default_mmap_options(mmap.MAP_SHARED)
+    try:
+        # without mmap=True the load reads the snapshot and works
+        _assert_same_state(torch.load(path), plain(torch.load, path))
+        with pytest.raises(safepickle.GuardError, match="MAP_SHARED"):
+            torch.load(path, mmap=True)
+    finally:
+        torch.serialization.set_default_mmap_options(mmap.MAP_PRIVATE)

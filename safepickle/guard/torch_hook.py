@@ -4,6 +4,7 @@ import mmap as _mmap
 import os
 import sys
 
+from ..errors import GuardError
 from . import state
 from .check import check_snapshot, scanned_file, sync_position
 from .reader import ScannedReader
@@ -48,6 +49,22 @@ def _load_mapped(fd, name, call):
         os.close(memfd)
 
 
+def _shared_mappings():
+    serialization = sys.modules.get("torch.serialization")
+    get = getattr(serialization, "get_default_mmap_options", None)
+    return get is not None and get() == _mmap.MAP_SHARED
+
+
+def _refuse_shared_mapping(name):
+    if _shared_mappings():
+        raise GuardError(
+            f"{name}: torch's mmap options are MAP_SHARED, which writes tensors back to the "
+            "file; the guard maps a sealed snapshot of what it scanned, which cannot be "
+            "written. Load with MAP_PRIVATE (the default) or inside safepickle.unguarded().",
+            where=name,
+        )
+
+
 def _is_zip(fd):
     return os.pread(fd, 4, os.lseek(fd, 0, os.SEEK_CUR)) == _ZIP_MAGIC
 
@@ -75,7 +92,10 @@ def make_load(original):
                 # A zip's storages are mapped from the snapshot unless the
                 # caller said mmap=False: as fast as a plain load, and the
                 # storages are not copied out of the snapshot a second time.
-                if _mmap_wanted(mmap) or (mmap is None and _is_zip(fd)):
+                if _mmap_wanted(mmap):
+                    _refuse_shared_mapping(os.fsdecode(f))
+                    return _load_mapped(fd, os.fsdecode(f), call)
+                if mmap is None and _is_zip(fd) and not _shared_mappings():
                     return _load_mapped(fd, os.fsdecode(f), call)
                 reader = ScannedReader(read_fd(fd, os.fsdecode(f)))
             finally:
