@@ -10,25 +10,11 @@ twice. The scanner's caps on decompressed size hold here too: past them the
 guard scans the compressed file instead, which stops at the same cap.
 """
 
-import mmap
-
-from .snapshot import Snapshot, anonymous
+from .snapshot import read_unsized
 
 MAX_OUTPUT = 4 << 30
 RATIO_FLOOR = 64 << 20
 MAX_RATIO = 1000
-_READ = 16 << 20
-
-
-def _grow(mm, size):
-    try:
-        mm.resize(size)
-        return mm
-    except (OSError, SystemError, ValueError):
-        bigger = anonymous(size)
-        bigger.write(mm)
-        mm.close()
-        return bigger
 
 
 def decompressed(reader, name):
@@ -43,31 +29,15 @@ def decompressed(reader, name):
         return None
     stream = utils._buffered_read_file(utils._COMPRESSORS[compressor].decompressor_file(reader))
     compressed = max(1, reader.snapshot.size)
-    capacity = min(MAX_OUTPUT, max(4 * compressed, _READ))
-    mm = anonymous(capacity)
-    size = 0
+
+    def past_caps(size):
+        return size > MAX_OUTPUT or (size > RATIO_FLOOR and size > MAX_RATIO * compressed)
+
     try:
-        while True:
-            if size == capacity:
-                if capacity >= MAX_OUTPUT:
-                    mm.close()
-                    return None
-                capacity = min(MAX_OUTPUT, capacity * 2)
-                mm = _grow(mm, capacity)
-            with memoryview(mm) as view:
-                n = stream.readinto(view[size : min(capacity, size + _READ)])
-            if not n:
-                break
-            size += n
-            if size > RATIO_FLOOR and size > MAX_RATIO * compressed:
-                mm.close()
-                return None
+        return read_unsized(
+            stream.readinto, name, capacity=max(1 << 20, 4 * compressed), limit=past_caps
+        )
     except Exception:
         # A stream joblib cannot decompress to its end: the scanner reads
         # the compressed file and reports the cut stream itself.
-        mm.close()
         return None
-    except BaseException:
-        mm.close()
-        raise
-    return Snapshot(mm, size, name)

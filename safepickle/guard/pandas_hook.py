@@ -34,7 +34,10 @@ def make_load(original):
         if state.passes_through():
             return original(*bound.args, **bound.kwargs)
         source = common.stringify_path(source)
-        compression = common.infer_compression(source, bound.arguments.get("compression"))
+        compression = bound.arguments.get("compression")
+        if compression is None or isinstance(compression, str):
+            # pandas infers it from the name, which the reader does not have
+            compression = common.infer_compression(source, compression)
         if _is_local_path(source):
             reader, fd = scanned_path(source)
             os.close(fd)

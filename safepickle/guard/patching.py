@@ -93,8 +93,7 @@ def guarded(mode=None, threshold=None, allow=None, on_error=None):
     other threads are guarded by the same policy while the block runs."""
     with _lock:
         was_patched = is_patched()
-        previous = state.set_policy(None)
-        state.set_policy(previous)
+        previous = state.installed_policy()
         patch(mode=mode, threshold=threshold, allow=allow, on_error=on_error)
     try:
         yield state.current_policy()

@@ -73,16 +73,52 @@ def _fill(mm, size, readinto):
     return got
 
 
+def _grow(mm, size):
+    try:
+        mm.resize(size)
+        return mm
+    except (OSError, SystemError, ValueError):
+        bigger = anonymous(size)
+        bigger.write(mm)
+        mm.close()
+        return bigger
+
+
+def read_unsized(readinto, name, capacity=_SMALL, limit=None):
+    """Read a stream of unknown length to its end into a growing mapping.
+    Returns None when ``limit(size)`` says to stop."""
+    mm = anonymous(capacity)
+    size = 0
+    try:
+        while True:
+            if size == capacity:
+                capacity *= 2
+                mm = _grow(mm, capacity)
+            with memoryview(mm) as view:
+                n = readinto(view[size : min(capacity, size + _CHUNK)])
+            if not n:
+                return Snapshot(mm, size, name)
+            size += n
+            if limit is not None and limit(size):
+                mm.close()
+                return None
+    except BaseException:
+        mm.close()
+        raise
+
+
 def _from_stream(size_hint, readinto, read, name):
-    """Read to the end: into a mapping when the size is known, else into
-    bytes. A source longer than it said is read on to its end."""
-    if size_hint is None or size_hint < _SMALL or readinto is None:
+    """Read to the end: into a mapping, sized up front when the size is
+    known. A source longer than it said is read on to its end."""
+    if readinto is None or (size_hint is not None and size_hint < _SMALL):
         data = read()
         if data is None:
             raise OSError(f"read() of {name} returned None (non-blocking stream)")
         if isinstance(data, str):
             raise TypeError(f"{name} is open in text mode: open it with mode 'rb'")
         return Snapshot(bytes(data) if not isinstance(data, bytes) else data, len(data), name)
+    if size_hint is None:
+        return read_unsized(readinto, name)
     mm = anonymous(size_hint)
     got = _fill(mm, size_hint, readinto)
     extra = read() if got == size_hint else b""
@@ -143,16 +179,24 @@ def read_file_object(fh):
     try:
         if fh.seekable():
             start = fh.tell()
-            if isinstance(fh, io.BytesIO):
-                hint = len(fh.getbuffer()) - start
-            else:
-                end = fh.seek(0, os.SEEK_END)
-                fh.seek(start)
-                hint = max(0, end - start)
+            hint = _size_left(fh, start)
     except (AttributeError, OSError, ValueError):
         start = hint = None
     readinto = getattr(fh, "readinto", None)
     return _from_stream(hint, readinto, fh.read, name), start
+
+
+def _size_left(fh, start):
+    """The bytes left in a file object, when that is cheap to know: in a
+    BytesIO or a regular file. Seeking to the end of anything else can cost
+    a full pass (a decompressor decompresses to find its end)."""
+    if isinstance(fh, io.BytesIO):
+        return len(fh.getbuffer()) - start
+    try:
+        st = os.fstat(fh.fileno())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return max(0, st.st_size - start) if stat.S_ISREG(st.st_mode) else None
 
 
 def from_bytes(data, name="<bytes>"):

@@ -24,6 +24,11 @@ def current_policy():
     return policy
 
 
+def installed_policy():
+    """The policy patch() installed, None when there is none."""
+    return _policy
+
+
 def set_policy(policy):
     global _policy
     previous, _policy = _policy, policy
