@@ -9,7 +9,9 @@ can be read in any order and more than once.
 import os
 
 from . import state
-from .check import scanned_file, scanned_path, sync_position
+from .check import check_snapshot, scanned_file, sync_position
+from .reader import ScannedReader
+from .snapshot import read_fd
 from .wrapping import bound_arguments, wraps_loader
 
 MODULE = "numpy"
@@ -48,22 +50,28 @@ def make_load(original):
                 if not npz:
                     sync_position(file, start, reader)
                     reader.close()
-        reader, fd = scanned_path(file, release=False)
+        name = os.fsdecode(file)
+        fd = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if bound.arguments.get("mmap_mode") and os.pread(fd, len(_NPY_MAGIC), 0) == _NPY_MAGIC:
+                # numpy maps .npy data by name and never unpickles a mapped
+                # array (object dtypes cannot be mapped), whatever the file
+                # holds by then: no snapshot needed, and the mapping is of
+                # the descriptor opened here, never of a file renamed over.
+                mapped = call(f"/proc/self/fd/{fd}")
+                mapped.filename = os.path.abspath(name)
+                return mapped
+            reader = ScannedReader(read_fd(fd, name), release=False)
+        finally:
+            os.close(fd)
         npz = _starts_with(reader, _ZIP_MAGICS)
         try:
-            if bound.arguments.get("mmap_mode") and _starts_with(reader, (_NPY_MAGIC,)):
-                # numpy maps .npy data by name and never unpickles for a
-                # mapped array (object dtypes cannot be mapped): give it
-                # the name of the descriptor that was scanned.
-                mapped = call(f"/proc/self/fd/{fd}")
-                mapped.filename = os.path.abspath(os.fsdecode(file))
-                return mapped
+            check_snapshot(reader.snapshot)
             if not npz:
                 reader.release_as_read()
             with state.inside_guarded_load():
                 return call(reader)
         finally:
-            os.close(fd)
             if not npz:
                 reader.close()
 
