@@ -29,15 +29,7 @@ def _load_mapped(original, numpy_pickle, reader, fd, name, mmap_mode, native):
     """mmap_mode maps array data by file name: the name given is that of
     the descriptor the scanned bytes came from, so a file renamed over the
     path is never mapped; the pickle itself is read from the snapshot."""
-    from joblib import numpy_pickle_utils
-
-    compressor = numpy_pickle_utils._detect_compressor(reader)
-    if compressor == "compat":
-        raise UnscannableError(
-            f"{name}: a joblib < 0.10 file reads companion files by name, "
-            "which the guard cannot tie to what it scanned",
-            where=name,
-        )
+    compressor = _compressor(reader, name)
     with state.inside_guarded_load():
         if compressor != "not-compressed":
             warnings.warn(
@@ -54,6 +46,22 @@ def _load_mapped(original, numpy_pickle, reader, fd, name, mmap_mode, native):
             )
         finally:
             _mapped_names.names = {}
+
+
+def _compressor(reader, name):
+    """joblib's name for the file's compression; refuses the joblib < 0.10
+    format, which joblib reads from companion files by name."""
+    from joblib import numpy_pickle_utils
+
+    compressor = numpy_pickle_utils._detect_compressor(reader)
+    reader.seek(0)
+    if compressor == "compat":
+        raise UnscannableError(
+            f"{name}: a joblib < 0.10 file reads companion files by name, "
+            "which the guard cannot tie to what it scanned",
+            where=name,
+        )
+    return compressor
 
 
 def make_load(original, numpy_pickle):
@@ -87,7 +95,8 @@ def make_load(original, numpy_pickle):
             native = bound.arguments.get("ensure_native_byte_order", "auto")
             if native == "auto":
                 native = False
-            return _load_mapped(original, numpy_pickle, reader, fd, os.fsdecode(filename), mmap_mode, native)
+            name = os.fsdecode(filename)
+            return _load_mapped(original, numpy_pickle, reader, fd, name, mmap_mode, native)
         finally:
             reader.close()
             os.close(fd)
@@ -98,6 +107,7 @@ def make_load(original, numpy_pickle):
 def _load_checked(original, numpy_pickle, reader, bound, call):
     """Check and load a snapshot without mmap_mode; a compressed one is
     decompressed once, scanned and unpickled as that stream."""
+    _compressor(reader, reader.snapshot.name)
     stream = decompressed(reader, reader.snapshot.name)
     if stream is None:
         reader.seek(0)
