@@ -15,6 +15,7 @@ from . import __version__, _native
 from .api import scan
 from .errors import ScanError
 from .report import error_record
+from .guard import install as install_guard
 
 EXIT_BENIGN = 0
 EXIT_UNSAFE = 1
@@ -342,6 +343,7 @@ def build_parser():
                    help="set one resource cap; names: "
                    + ", ".join(_native.default_limits()))
     p.set_defaults(parser=p)
+    install_guard.add_parser(commands)
     return parser
 
 
@@ -350,6 +352,8 @@ def main(argv=None, stdout=None, stderr=None):
     stderr = stderr if stderr is not None else sys.stderr
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "run", None) is not None:
+        return args.run(args, stdout, stderr)
     try:
         return run_scan(args, stdout, stderr)
     except KeyboardInterrupt:

@@ -464,7 +464,20 @@ def test_linked_library_versions():
 
 def test_package_exports():
     assert safepickle.__version__ == "0.1.0"
-    assert set(safepickle.__all__) == {"scan", "Report", "ScanError", "__version__"}
+    guard = {
+        "GuardError",
+        "UnsafePickleError",
+        "UnscannableError",
+        "patch",
+        "unpatch",
+        "guarded",
+        "unguarded",
+        "is_patched",
+        "load",
+        "loads",
+        "Unpickler",
+    }
+    assert set(safepickle.__all__) == {"scan", "Report", "ScanError", "__version__"} | guard
     assert issubclass(ScanError, ValueError)
     assert issubclass(_native.ScanError, ValueError)
     assert Report is safepickle.report.Report

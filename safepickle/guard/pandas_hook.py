@@ -1,0 +1,73 @@
+"""pandas.read_pickle: paths (compression inferred from the name as pandas
+does), file objects and URLs, with any compression pandas reads."""
+
+import os
+
+from . import state
+from .check import scanned_file, scanned_path, sync_position
+from .wrapping import bound_arguments, wraps_loader
+
+MODULE = "pandas"
+
+
+def _is_local_path(source):
+    if isinstance(source, os.PathLike):
+        return True
+    return isinstance(source, str) and "://" not in source
+
+
+def make_load(original):
+    @wraps_loader(original)
+    def read_pickle(*args, **kwargs):
+        from pandas.io import common
+
+        bound = bound_arguments(original, args, kwargs)
+        source = bound.arguments["filepath_or_buffer"]
+
+        def call(reader, compression):
+            bound.arguments["filepath_or_buffer"] = reader
+            bound.arguments["compression"] = compression
+            bound.arguments["storage_options"] = None
+            with state.inside_guarded_load():
+                return original(*bound.args, **bound.kwargs)
+
+        if state.passes_through():
+            return original(*bound.args, **bound.kwargs)
+        source = common.stringify_path(source)
+        compression = bound.arguments.get("compression")
+        if compression is None or isinstance(compression, str):
+            # pandas infers it from the name, which the reader does not have
+            compression = common.infer_compression(source, compression)
+        if _is_local_path(source):
+            reader, fd = scanned_path(source)
+            os.close(fd)
+            start = None
+        elif hasattr(source, "read"):
+            reader, start = scanned_file(source)
+        else:
+            with common.get_handle(
+                source,
+                "rb",
+                compression=None,
+                is_text=False,
+                storage_options=bound.arguments.get("storage_options"),
+            ) as handles:
+                reader, start = scanned_file(handles.handle)
+            start = None
+        try:
+            return call(reader, compression)
+        finally:
+            if start is not None:
+                sync_position(source, start, reader)
+            reader.close()
+
+    return read_pickle
+
+
+def patches(pandas):
+    import pandas.io.pickle as pickle_io
+
+    original = pickle_io.read_pickle
+    original = getattr(original, "__safepickle_original__", original)
+    guarded = make_load(original)
+    return [(pandas, "read_pickle", guarded), (pickle_io, "read_pickle", guarded)]

@@ -1,0 +1,192 @@
+"""A binary file object over a scanned snapshot, for the real loader.
+
+Loaders read a model mostly once and mostly in order: pickle frames,
+compressed blocks, the tensor records of a zip. Keeping the whole snapshot
+until the load ends would hold the file's size in memory next to the objects
+built from it, so the reader gives back to the kernel (MADV_DONTNEED) the
+pages of every stretch the loader has read straight through, once that
+stretch passes ``release_chunk`` bytes. A page given back reads as zeros, so
+reading it again is refused with GuardError rather than served: the loader
+never sees a byte that was not scanned.
+
+The reader has no fileno(): loaders that would read a descriptor directly
+(torch's legacy format) fall back to readinto(), which copies once from the
+snapshot into the loader's own buffer.
+"""
+
+import io
+import mmap
+from bisect import bisect_right
+
+from ..errors import GuardError
+from .snapshot import PAGE
+
+# Small reads (pickle frames) are given back a megabyte at a time.
+RELEASE_CHUNK = 1 << 20
+
+
+def _page_up(n):
+    return -(-n // PAGE) * PAGE
+
+
+def _page_down(n):
+    return n // PAGE * PAGE
+
+
+class ScannedReader(io.RawIOBase):
+    """Reads ``snapshot``; ``release`` frees what was read straight through
+    (off for loaders that read members again, such as .npz files)."""
+
+    def __init__(self, snapshot, release=True):
+        super().__init__()
+        self._snapshot = snapshot
+        self._view = snapshot.view()
+        self._size = snapshot.size
+        self._pos = 0
+        self._release = release and snapshot.mapped
+        self._last_end = -1
+        self._run_freed_to = 0
+        self._freed_starts = []
+        self._freed_ends = []
+        self.name_for_errors = snapshot.name
+
+    @property
+    def snapshot(self):
+        return self._snapshot
+
+    def release_as_read(self):
+        """Start giving back what is read from now on."""
+        self._release = self._snapshot.mapped
+
+    # -- io.RawIOBase ----------------------------------------------------
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        self._check_open()
+        return self._pos
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        self._check_open()
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = self._size + offset
+        else:
+            raise ValueError(f"invalid whence ({whence})")
+        if pos < 0:
+            raise ValueError(f"negative seek position {pos}")
+        self._pos = pos
+        return pos
+
+    def readinto(self, buffer):
+        self._check_open()
+        with memoryview(buffer) as out:
+            out = out.cast("B")
+            n = self._take(len(out))
+            start = self._pos - n
+            # In pieces, each given back once copied: a payload as large as
+            # the file (one array of a DataFrame) never exists twice.
+            step = RELEASE_CHUNK if self._release else max(n, 1)
+            for off in range(0, n, step):
+                piece = min(step, n - off)
+                out[off : off + piece] = self._view[start + off : start + off + piece]
+                self._consumed(start + off + piece)
+            return n
+
+    def read(self, size=-1):
+        self._check_open()
+        if size is None or size < 0:
+            size = max(0, self._size - self._pos)
+        n = self._take(size)
+        data = self._view[self._pos - n : self._pos].tobytes()
+        self._consumed()
+        return data
+
+    def readall(self):
+        return self.read()
+
+    def readline(self, size=-1):
+        self._check_open()
+        start = self._pos
+        if start >= self._size:
+            return b""
+        end = self._size if size is None or size < 0 else min(self._size, start + size)
+        # Look in growing windows: a text pickle's lines are short, and a
+        # find() over the rest of a large buffer would touch all of it.
+        window = 256
+        while True:
+            stop = min(end, start + window)
+            nl = self._snapshot.buffer.find(b"\n", start, stop)
+            if nl >= 0:
+                stop = nl + 1
+                break
+            if stop == end:
+                break
+            window *= 4
+        n = self._take(stop - start)
+        data = self._view[self._pos - n : self._pos].tobytes()
+        self._consumed()
+        return data
+
+    def close(self):
+        if not self.closed:
+            self._view.release()
+            self._snapshot.close()
+        super().close()
+
+    def fileno(self):
+        raise io.UnsupportedOperation("a scanned snapshot has no file descriptor")
+
+    # -- bookkeeping -----------------------------------------------------
+
+    def _check_open(self):
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+
+    def _take(self, size):
+        """Advance over up to ``size`` bytes; refuse if any was given back.
+        The caller copies them out, then calls _consumed()."""
+        start = self._pos
+        end = min(self._size, start + max(0, size))
+        if end <= start:
+            return 0
+        if self._freed_starts:
+            i = bisect_right(self._freed_starts, end - 1) - 1
+            if i >= 0 and self._freed_ends[i] > start:
+                raise GuardError(
+                    f"{self.name_for_errors}: the loader read bytes {start}-{end} a second "
+                    "time after the guard had released them; the load is refused rather "
+                    "than served from anything but the scanned snapshot",
+                    where=self.name_for_errors,
+                )
+        if start != self._last_end:
+            # A new stretch: only what it reads from here on is freed.
+            self._run_freed_to = _page_up(start)
+        self._pos = self._last_end = end
+        return end - start
+
+    def _consumed(self, end=None):
+        """After the bytes up to ``end`` (the position) have been copied out."""
+        if self._release:
+            self._free_behind(self._pos if end is None else end)
+
+    def _free_behind(self, end):
+        begin = self._run_freed_to
+        stop = _page_down(end)
+        if stop - begin < RELEASE_CHUNK and not (end == self._size and stop > begin):
+            return
+        self._snapshot.buffer.madvise(mmap.MADV_DONTNEED, begin, stop - begin)
+        i = bisect_right(self._freed_starts, begin)
+        if i > 0 and self._freed_ends[i - 1] == begin:
+            self._freed_ends[i - 1] = stop
+        else:
+            self._freed_starts.insert(i, begin)
+            self._freed_ends.insert(i, stop)
+        self._run_freed_to = stop

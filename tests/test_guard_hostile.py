@@ -1,0 +1,174 @@
+"""Hostile files behind the guard, in a subprocess each group: every entry
+point raises UnsafePickleError naming the file, and the payload's canary
+never appears (an audit-hook tripwire stops the subprocess at the first
+find_class or dangerous event, so a guard failure goes no further)."""
+
+import csv
+
+import pytest
+
+from .conftest import corpus_root_or_fail
+from .guard_files import SUFFIX, MkdirPayload, benign_object, describe_benign, run_victim, write
+
+PICKLE_ENTRY_POINTS = [
+    "pickle.load",
+    "pickle._load",
+    "_pickle.load",
+    "pickle.loads",
+    "pickle._loads",
+    "_pickle.loads",
+    "pickle.Unpickler",
+    "pickle._Unpickler",
+    "_pickle.Unpickler",
+    "early-subclass",
+]
+
+DROP_INS = ["safepickle.load", "safepickle.loads", "safepickle.Unpickler"]
+
+LIBRARY_CASES = [
+    ("torch-zip", "torch.load", {"weights_only": False}),
+    ("torch-zip", "torch.load", {"weights_only": True}),
+    ("torch-zip", "torch.load", {"weights_only": False, "mmap": True}),
+    ("torch-zip", "torch.load", {"weights_only": False, "mmap": False}),
+    ("torch-zip", "torch.load(file)", {"weights_only": False}),
+    ("torch-legacy", "torch.load", {"weights_only": False}),
+    ("torch-legacy", "torch.load(file)", {"weights_only": True}),
+    ("joblib", "joblib.load", {}),
+    ("joblib", "joblib.load", {"mmap_mode": "r"}),
+    ("joblib", "joblib.NumpyUnpickler", {}),
+    ("joblib-zlib", "joblib.load", {}),
+    ("joblib-lz4", "joblib.load", {}),
+    ("joblib-xz", "joblib.load", {}),
+    ("npy", "numpy.load", {"allow_pickle": True}),
+    ("npz", "numpy.load", {"allow_pickle": True}),
+    ("pandas", "pandas.read_pickle", {}),
+    ("pandas-gz", "pandas.read_pickle", {}),
+]
+LIBRARIES = ["torch", "joblib", "numpy", "pandas"]
+
+
+def _hostile(tmp_path, kind, case_id):
+    canary = tmp_path / "canaries" / case_id
+    (tmp_path / "canaries").mkdir(exist_ok=True)
+    path = tmp_path / f"{case_id}{SUFFIX[kind]}"
+    written, loader, kwargs = write(kind, path, {"model": MkdirPayload(canary)})
+    return written, canary
+
+
+def _assert_blocked(result, path, canary):
+    assert result["outcome"] == "raised", result
+    assert result["type"] == "UnsafePickleError", result
+    assert result["unpickling_error"], result
+    # loads() gets bytes, not a file: the message says so instead.
+    name = "<bytes>" if result["id"].endswith("loads") else path
+    assert result["message"].startswith(name + ": refused to load"), result
+    assert "verdict unsafe" in result["message"] and "score" in result["message"], result
+    assert result["verdict"] == "unsafe" and result["reasons"], result
+    assert any("mkdir" in r for r in result["reasons"]), result
+    assert not canary.exists(), f"payload ran: {canary}"
+
+
+def _pickle_cases(tmp_path, loaders):
+    cases, canaries = [], {}
+    benign = tmp_path / "benign.pkl"
+    write("raw", benign, benign_object())
+    for loader in loaders:
+        case_id = "hostile-" + loader.replace(".", "_")
+        path, canary = _hostile(tmp_path, "raw", case_id)
+        canaries[case_id] = (path, canary)
+        cases.append({"id": case_id, "loader": loader, "path": path, "hostile": True})
+        cases.append({"id": "benign-" + loader, "loader": loader, "path": str(benign)})
+    return cases, canaries
+
+
+@pytest.mark.parametrize("order", ["patch-first", "import-first"])
+def test_every_pickle_entry_point_is_guarded(tmp_path, order):
+    cases, canaries = _pickle_cases(tmp_path, PICKLE_ENTRY_POINTS)
+    results, fired = run_victim(tmp_path, {"order": order, "imports": [], "cases": cases})
+    assert fired == ""
+    for case_id, (path, canary) in canaries.items():
+        _assert_blocked(results[case_id], path, canary)
+    for loader in PICKLE_ENTRY_POINTS:
+        result = results["benign-" + loader]
+        assert result["outcome"] == "loaded" and result["value"] == describe_benign(), result
+
+
+def test_drop_ins_need_no_patch(tmp_path):
+    cases, canaries = _pickle_cases(tmp_path, DROP_INS)
+    # Without patch() the plain pickle functions stay as they were.
+    results, fired = run_victim(tmp_path, {"order": "no-patch", "imports": [], "cases": cases})
+    assert fired == ""
+    for case_id, (path, canary) in canaries.items():
+        _assert_blocked(results[case_id], path, canary)
+    for loader in DROP_INS:
+        assert results["benign-" + loader]["value"] == describe_benign()
+
+
+@pytest.mark.parametrize("order", ["import-first", "patch-first"])
+def test_library_loaders_are_guarded(tmp_path, order):
+    """import-first: the libraries (joblib's NumpyUnpickler subclass of
+    pickle._Unpickler included) exist before patch(); patch-first: they are
+    imported after it and patched on import."""
+    cases, canaries = [], {}
+    for n, (kind, loader, kwargs) in enumerate(LIBRARY_CASES):
+        case_id = f"hostile-{n}-{kind}-{loader}"
+        path, canary = _hostile(tmp_path, kind, f"h{n}")
+        canaries[case_id] = (path, canary)
+        cases.append(
+            {"id": case_id, "loader": loader, "path": path, "kwargs": kwargs, "hostile": True}
+        )
+    results, fired = run_victim(
+        tmp_path, {"order": order, "imports": LIBRARIES, "cases": cases}, timeout=300
+    )
+    assert fired == ""
+    for case_id, (path, canary) in canaries.items():
+        _assert_blocked(results[case_id], path, canary)
+
+
+def _corpus_picks():
+    """The first rce file of each format of the corpus manifest."""
+    root = corpus_root_or_fail()
+    with open(root / "MANIFEST.tsv", newline="", encoding="utf-8") as fh:
+        rows = sorted(csv.DictReader(fh, delimiter="\t"), key=lambda r: r["path"])
+    picks = {}
+    for row in rows:
+        if row["label"] == "malicious" and row["class"] == "rce":
+            picks.setdefault(row["format"], row)
+    return root, picks
+
+
+def _corpus_loader(fmt):
+    if fmt.startswith("raw-pickle"):
+        return "pickle.load", {}
+    if fmt in ("torch-zip", "zip-with-pkl"):
+        return "torch.load", {"weights_only": False}
+    if fmt.startswith("npy"):
+        return "numpy.load", {"allow_pickle": True}
+    raise AssertionError(f"no loader chosen for corpus format {fmt}")
+
+
+def test_corpus_rce_files_are_blocked(tmp_path):
+    root, picks = _corpus_picks()
+    assert {"torch-zip", "npy(object)", "raw-pickle protocol 4"} <= set(picks)
+    cases = []
+    for fmt, row in picks.items():
+        loader, kwargs = _corpus_loader(fmt)
+        cases.append(
+            {
+                "id": fmt,
+                "loader": loader,
+                "path": str(root / row["path"]),
+                "kwargs": kwargs,
+                "hostile": True,
+            }
+        )
+    results, fired = run_victim(
+        tmp_path, {"order": "import-first", "imports": ["torch", "numpy"], "cases": cases}
+    )
+    assert fired == ""
+    for fmt, row in picks.items():
+        result = results[fmt]
+        assert result["outcome"] == "raised", result
+        assert result["unpickling_error"], result
+        assert row["path"] in result["message"], result
+        assert result["type"] == "UnsafePickleError", (fmt, result)
