@@ -14,12 +14,13 @@ Only files labelled benign are ever loaded, each in a child process with a
 timeout, in an empty working directory. Results are cached by sha256.
 """
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
+
+from .peers.collect import file_sha256
 
 _CHILD = r"""
 import io, json, pickle, sys, warnings
@@ -67,14 +68,6 @@ print(json.dumps({"loadable": False, "why": failures}))
 """
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _kind(fmt):
     return "numpy" if fmt.startswith(("npy", "npz")) else "pickle"
 
@@ -101,7 +94,7 @@ def loadable_map(entries, cache_file):
             cache = json.load(fh)
     out = {}
     for e in entries:
-        key = _sha256(e.path) + ":" + _kind(e.fmt)
+        key = file_sha256(e.path) + ":" + _kind(e.fmt)
         if key not in cache:
             cache[key] = check(e.path, e.fmt)
         out[e.path] = cache[key]
