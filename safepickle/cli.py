@@ -241,6 +241,16 @@ def _parse_limit(text):
     return name.strip(), number
 
 
+def _parse_threshold(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"threshold needs a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"threshold must be between 0 and 1, got {value}")
+    return value
+
+
 def _limits_from_args(parser, args):
     limits = dict(args.limit or ())
     if args.max_ops is not None:
@@ -255,11 +265,11 @@ def _limits_from_args(parser, args):
     return limits
 
 
-def scan_one(target, limits):
+def scan_one(target, limits, model=True, threshold=None):
     if target.error is not None:
         return error_record(target.path, target.error)
     try:
-        report = scan(target.path, limits=limits, detail=False)
+        report = scan(target.path, limits=limits, detail=False, model=model, threshold=threshold)
     except ScanError as exc:
         return error_record(target.path, exc.reason)
     except MemoryError:
@@ -282,7 +292,8 @@ def run_scan(args, stdout, stderr):
     try:
         for done, target in enumerate(targets):
             progress.update(done, target.path, force=done == 0)
-            record = scan_one(target, limits)
+            record = scan_one(target, limits, model=not args.rules_only,
+                              threshold=args.threshold)
             verdict = record["verdict"]
             if verdict == "error":
                 status = EXIT_ERROR
@@ -342,6 +353,11 @@ def build_parser():
     p.add_argument("--limit", action="append", type=_parse_limit, metavar="NAME=N",
                    help="set one resource cap; names: "
                    + ", ".join(_native.default_limits()))
+    p.add_argument("--threshold", type=_parse_threshold, metavar="T",
+                   help="classifier score (0-1) at or above which a file the rules pass is "
+                   "unsafe (default: the bundled model's own)")
+    p.add_argument("--rules-only", action="store_true",
+                   help="decide with the rules alone, without the classifier (no score)")
     p.set_defaults(parser=p)
     install_guard.add_parser(commands)
     return parser

@@ -99,9 +99,26 @@ def test_tar_archive_members_are_scanned(tmp_path):
     assert row["format"] == "tar" and row["verdict"] == "benign"
 
 
+def test_classifier_options(files):
+    proc = run("scan", "--json", files / "benign.pkl")
+    (row,) = json_lines(proc.stdout)
+    assert 0.0 <= row["score"] < 1.0 and row["verdict"] == "benign"
+    # a threshold of 0 makes the model call every scored file unsafe
+    proc = run("scan", "--json", "--threshold", "0", files / "benign.pkl")
+    assert proc.returncode == 1
+    (row,) = json_lines(proc.stdout)
+    assert row["verdict"] == "unsafe" and row["reasons"][0].startswith("classifier score")
+    proc = run("scan", "--json", "--rules-only", "--threshold", "0", files / "benign.pkl")
+    assert proc.returncode == 0
+    (row,) = json_lines(proc.stdout)
+    assert row["score"] is None and row["verdict"] == "benign"
+
+
 @pytest.mark.parametrize("args", [
     [],
     ["scan"],
+    ["scan", "--threshold", "1.5", "x"],
+    ["scan", "--threshold", "high", "x"],
     ["bogus", "x"],
     ["scan", "--no-such-option", "x"],
     ["scan", "--limit", "max_bogus=1", "x"],
