@@ -2,8 +2,10 @@
 the objects they were saved from: same type, same content, recursively
 (tensors, arrays, frames, sparse matrices, graphs, estimators' state)."""
 
+import collections
 import math
 import pickle
+import types
 
 
 def _pickled_equal(a, b):
@@ -22,6 +24,39 @@ def _catboost_json(model):
         model.save_model(path, format="json")
         with open(path) as f:
             return json.load(f)
+
+
+def _is_named(obj):
+    """Classes and functions pickle as a reference to their name; a bound
+    builtin method ([].append) pickles as getattr(its object, name)."""
+    if isinstance(obj, (type, types.FunctionType)):
+        return True
+    return isinstance(obj, types.BuiltinFunctionType) and (
+        obj.__self__ is None or isinstance(obj.__self__, types.ModuleType))
+
+
+def _name(obj):
+    return "%s.%s" % (getattr(obj, "__module__", None), obj.__qualname__)
+
+
+def _reduced(obj):
+    """What pickle saves of obj: (callable, args, state, list items, dict
+    items), iterators read into lists; None when obj has no such form.
+    Compares what pickles differently for an incidental reason (such as a
+    tensor's storage inside a bound method's object) part by part, and
+    sees the state that a plain vars() comparison would miss (a
+    functools.partial's arguments, a random.Random's generator state)."""
+    try:
+        parts = list(obj.__reduce_ex__(4))
+    except Exception:
+        return None
+    if not isinstance(parts[0], types.FunctionType) and len(parts) < 2:
+        return None
+    parts += [None] * (5 - len(parts))
+    for i in (3, 4):
+        if parts[i] is not None:
+            parts[i] = list(parts[i])
+    return tuple(parts)
 
 
 def same(a, b, path="obj", ordered=True):
@@ -91,6 +126,10 @@ def same(a, b, path="obj", ordered=True):
                 return diff
         return None
     if isinstance(a, dict):
+        if isinstance(a, collections.defaultdict):
+            diff = same(a.default_factory, b.default_factory, path + ".default_factory")
+            if diff:
+                return diff
         keys_a, keys_b = list(a), list(b)
         if not ordered:
             keys_a, keys_b = sorted(keys_a, key=repr), sorted(keys_b, key=repr)
@@ -108,6 +147,11 @@ def same(a, b, path="obj", ordered=True):
             "%s: catboost models differ" % path
     if _pickled_equal(a, b):
         return None
+    if _is_named(a):
+        return None if _name(a) == _name(b) else "%s: %s != %s" % (path, _name(a), _name(b))
+    reduced = _reduced(a), _reduced(b)
+    if None not in reduced:
+        return same(reduced[0], reduced[1], path + ".__reduce_ex__(4)", ordered=False)
     if hasattr(a, "__dict__") and vars(a):
         # Attribute order depends on how the object was rebuilt.
         return same(vars(a), vars(b), path + ".__dict__", ordered=False)

@@ -93,7 +93,10 @@ def generate_benign(out, seed, quick):
                "placement": "standalone", "loader": spec.loader,
                "protocol": protocol, "payload": "", "description": spec.description}
         rows.append(row)
-        hosts.append((row, data))
+        if not spec.needs_project:
+            # A user without the project's code could not load the model
+            # the payload is injected into.
+            hosts.append((row, data))
         if (index + 1) % 200 == 0:
             progress("benign %d/%d (%.0f s)" % (index + 1, len(specs),
                                                 time.monotonic() - started))

@@ -1,6 +1,7 @@
 """Benign library groups and how many samples each gets."""
 
-from . import arrays, boosting, frames, plain, science, sklearn_models, torch_models
+from . import (arrays, boosting, frames, learners, plain, references, science,
+               sklearn_models, torch_models)
 
 # group -> (samples(rng, count, seed), full count, quick count)
 GROUPS = {
@@ -19,6 +20,8 @@ GROUPS = {
     "gensim": (science.gensim_samples, 60, 3),
     "statsmodels": (science.statsmodels_samples, 60, 3),
     "transformers": (science.transformers_samples, 80, 3),
+    "references": (references.samples, 130, 3),
+    "learner": (learners.samples, 80, 3),
 }
 
 

@@ -25,6 +25,9 @@ class BenignSample:
     protocol: Optional[int] = None
     compression: Optional[str] = None
     description: str = ""
+    # The file names classes of the generation-time user project
+    # (project.py): only a process that defines them can load it.
+    needs_project: bool = False
 
     @property
     def loader(self):
