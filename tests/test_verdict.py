@@ -189,3 +189,47 @@ def test_reasons_are_capped_and_ordered():
     assert rep["verdict"] == "unsafe"
     assert len(rep["reasons"]) == 32
     assert rep["reasons"][0].startswith("os.system")
+
+
+# ---- lookups that read like dotted globals ---------------------------------
+
+def test_classmethod_pickled_through_getattr_is_benign():
+    import datetime
+    import zoneinfo
+
+    value = datetime.datetime(2024, 3, 1, tzinfo=zoneinfo.ZoneInfo("Europe/Paris"))
+    for proto in range(0, 6):
+        data = pickle.dumps(value, protocol=proto)
+        rep = scan(data)
+        assert rep["verdict"] == "benign", (proto, rep["reasons"])
+
+
+def test_methodcaller_with_an_ordinary_name_is_benign():
+    import operator
+
+    rep = scan(pickle.dumps([operator.methodcaller("lower"),
+                             operator.methodcaller("split", ",")], protocol=2))
+    assert rep["verdict"] == "benign", rep["reasons"]
+
+
+@pytest.mark.parametrize("data", [
+    # getattr(collections.OrderedDict, "system")("id"): a danger name
+    b"cbuiltins\ngetattr\n(ccollections\nOrderedDict\nS'system'\ntR(S'id'\ntR.",
+    # methodcaller("touch")(PosixPath("/tmp/x")): pathlib's writer
+    b"c_operator\nmethodcaller\n(S'touch'\ntR(cpathlib\nPosixPath\n(S'/tmp/x'\ntRtR.",
+    # getattr(OrderedDict, <a name a call computed>)(): the name is hidden
+    b"cbuiltins\ngetattr\n(ccollections\nOrderedDict\ncbuiltins\nstr\n(S'x'\ntRtR(tR.",
+])
+def test_lookups_that_reach_for_code_stay_unsafe(data):
+    rep = scan(data)
+    assert rep["verdict"] == "unsafe", rep["reasons"]
+
+
+def test_torch_legacy_module_persistent_id_counts_as_its_class():
+    # persistent_load(("module", cls, file, source)) returns cls; NEWOBJ on it
+    base = (b"\x80\x02(X\x06\x00\x00\x00module%s"
+            b"X\x04\x00\x00\x00fileX\x06\x00\x00\x00sourcetQ)\x81}b.")
+    safe = base % b"ctorch.nn.modules.linear\nLinear\n"
+    assert scan(safe)["verdict"] == "benign", scan(safe)["reasons"]
+    evil = base % b"cposix\nsystem\n"
+    assert scan(evil)["verdict"] == "unsafe"

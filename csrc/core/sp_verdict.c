@@ -353,6 +353,60 @@ static void rule_introspection_args(collector *col, const context *ctx, const st
         "%s called with '%s' at offset %" PRIu64 ": reaches for code", name, arg, c->offset);
 }
 
+/* A lookup (getattr, attrgetter, methodcaller) whose arguments are all
+ * constants or globals and name nothing an attack reaches for: calling what
+ * it returns calls an ordinary attribute of something the file named, which
+ * is how bound methods and classmethods pickle (zoneinfo.ZoneInfo._unpickle
+ * in every tz-aware pandas frame, methodcaller("lower") in a pipeline). It
+ * reads like a dotted global, judged by the globals it names. A name that is
+ * computed, or a target that a call built, stays a chain. */
+static int plain_lookup(const sp_call *inner)
+{
+    const sp_slot *a = &inner->args;
+    int names = 0;
+
+    if (inner->kwargs.kind != SP_V_NONE || a->kind != SP_V_TUPLE || a->u.obj == NULL ||
+        (a->u.obj->flags & SP_OF_TRUNCATED))
+        return 0;
+    for (uint32_t i = 0; i < a->u.obj->n_kept; i++) {
+        const sp_slot *it = &a->u.obj->items[i];
+
+        switch (it->kind) {
+        case SP_V_STR:
+            if (sp_string_names_danger(it->u.p, it->len))
+                return 0;
+            names++;
+            break;
+        case SP_V_NONE:
+        case SP_V_BOOL:
+        case SP_V_INT:
+        case SP_V_FLOAT:
+        case SP_V_GLOBAL:
+            break;
+        default:
+            return 0;
+        }
+    }
+    return names > 0;
+}
+
+/* torch's legacy reader answers a persistent id ("module", cls, file,
+ * source) with cls itself: the global named in the id. */
+static int persid_returns_global(const sp_stream *st, const sp_call *inner, uint32_t *gi)
+{
+    const sp_slot *a = &inner->args;
+
+    if (inner->kind != SP_CALL_PERSID || a->kind != SP_V_TUPLE || a->u.obj == NULL ||
+        a->u.obj->n_kept < 2)
+        return 0;
+    const sp_slot *tag = &a->u.obj->items[0], *cls = &a->u.obj->items[1];
+    if (tag->kind != SP_V_STR || tag->len != 6 || memcmp(tag->u.p, "module", 6) != 0 ||
+        cls->kind != SP_V_GLOBAL || cls->ref >= st->n_globals)
+        return 0;
+    *gi = cls->ref;
+    return 1;
+}
+
 /* R4, second half, and R5: a call result that is called in turn. */
 static void rule_chain(collector *col, const context *ctx, const stream_view *v, const sp_call *c)
 {
@@ -361,9 +415,14 @@ static void rule_chain(collector *col, const context *ctx, const stream_view *v,
         return;
     const sp_call *inner = &st->calls[c->callee.ref];
     uint32_t gi = 0;
+    /* the class itself: R1 has judged it where the id names it */
+    if (persid_returns_global(st, inner, &gi))
+        return;
     const sp_global *ig = effective_callee(st, inner, &gi);
     uint32_t ibits = ig ? caps_of(v, gi) : 0;
     char name[96], key[KEY_MAX];
+    if (ig && (ibits & SP_CAP_INTROSPECTION) && plain_lookup(inner))
+        return;
     if (ig && (ibits & SP_CAP_INTROSPECTION)) {
         show_global(name, sizeof name, ig);
         snprintf(key, sizeof key, "R4 chain %s", name);
