@@ -256,7 +256,8 @@ def main(argv=None):
     shared_loadable = [e for e in shared_scored if e.label == 1 or loads[e.path]["loadable"]]
     out = []
     out.append("# Classifier evaluation\n")
-    out.append(f"Command: `python3 -m benchmarks.evaluate --generated {args.generated}`; "
+    out.append(f"Command: `python3 -m benchmarks.evaluate --generated "
+               f"{os.path.relpath(args.generated, ROOT) if args.generated else ''}`; "
                f"libxgboost {_native.library_versions()['xgboost']}, feature layout "
                f"v{_native.FEATURE_VERSION}, shipped threshold {threshold:.3f}. "
                f"Run time {time.time() - started:.0f} s.\n")
@@ -284,6 +285,9 @@ def main(argv=None):
     out.append(f"\nTorch files only ({len(torch_files)}: torch formats and raw pickles named "
                f"{', '.join(TORCH_SUFFIXES)}):\n")
     out.append(metrics_table(table_for(torch_files, verdict_sets)))
+    torch_loadable = [e for e in torch_files if e in shared_loadable]
+    out.append(f"\nTorch files that load ({len(torch_loadable)}):\n")
+    out.append(metrics_table(table_for(torch_loadable, verdict_sets)))
 
     out.append("\n## (b) Leave one family out, generated malicious files\n")
     out.append("Recall only: every file here is malicious. Each SafePickle row uses, for every "
