@@ -118,7 +118,8 @@ int sp_call_invokes(const sp_call *c)
 
 /* ---- strings ---------------------------------------------------------- */
 
-/* Python source fragments. Matched case-sensitively: code is. */
+/* Python source fragments. Matched case-sensitively: code is. Every mark
+ * here and in shell_marks is at least two bytes long (find_marks). */
 static const char *const code_marks[] = {
     "import ",      "exec(",         "eval(",       "__import__",     "lambda:",   "lambda ",
     "os.system",    "subprocess",    "socket",      "base64",         "b64decode", "compile(",
@@ -141,9 +142,10 @@ static int looks_binary(const uint8_t *s, size_t n)
 {
     size_t probe = n < 256 ? n : 256, other = 0;
 
+    /* counted without a branch per byte: binary data mispredicts them */
     for (size_t i = 0; i < probe; i++)
-        if (!((s[i] >= 0x20 && s[i] < 0x7f) || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
-            other++;
+        other +=
+            !((s[i] >= 0x20 && s[i] < 0x7f) | (s[i] == '\t') | (s[i] == '\n') | (s[i] == '\r'));
     return other * 4 > probe;
 }
 
@@ -175,34 +177,107 @@ static void index_marks(mark_index *ix, const char *const *marks, size_t count)
 
 static void build_mark_indexes(void);
 
-static int has_mark(const uint8_t *s, size_t n, const char *const *marks, const mark_index *ix,
-                    int fold)
+/* 1 when one of the marks starts at s[0] (n bytes available). */
+static int mark_at(const uint8_t *s, size_t n, const char *const *marks, const mark_index *ix,
+                   int fold)
 {
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = s[i];
+    uint8_t c = s[0];
 
-        if (fold && c >= 'A' && c <= 'Z')
-            c = (uint8_t)(c - 'A' + 'a');
-        for (uint8_t w = 0; w < ix->count[c]; w++) {
-            uint8_t k = ix->which[c][w];
-            const char *mk = marks[k];
-            size_t len = ix->length[k], j;
+    if (fold && c >= 'A' && c <= 'Z')
+        c = (uint8_t)(c - 'A' + 'a');
+    for (uint8_t w = 0; w < ix->count[c]; w++) {
+        uint8_t k = ix->which[c][w];
+        const char *mk = marks[k];
+        size_t len = ix->length[k], j;
 
-            if (len > n - i)
-                continue;
-            for (j = 1; j < len; j++) {
-                uint8_t d = s[i + j];
+        if (len > n)
+            continue;
+        for (j = 1; j < len; j++) {
+            uint8_t d = s[j];
 
-                if (fold && d >= 'A' && d <= 'Z')
-                    d = (uint8_t)(d - 'A' + 'a');
-                if (d != (uint8_t)mk[j])
-                    break;
-            }
-            if (j == len)
-                return 1;
+            if (fold && d >= 'A' && d <= 'Z')
+                d = (uint8_t)(d - 'A' + 'a');
+            if (d != (uint8_t)mk[j])
+                break;
         }
+        if (j == len)
+            return 1;
     }
     return 0;
+}
+
+/* Every mark is at least two bytes long, so a mark can only start where
+ * the next two bytes are the first two of some mark (in any case, for the
+ * shell marks). One byte per byte pair, indexed by the two bytes as they
+ * lie in memory: in binary payloads almost no position passes, and the
+ * marks are compared only where one does. */
+static uint8_t mark_pairs[65536];
+
+static uint16_t pair_key(uint8_t a, uint8_t b)
+{
+    uint8_t two[2] = {a, b};
+    uint16_t key;
+
+    memcpy(&key, two, sizeof key);
+    return key;
+}
+
+static void add_pairs(const char *const *marks, size_t count, int fold)
+{
+    for (size_t k = 0; k < count; k++) {
+        uint8_t a = (uint8_t)marks[k][0], b = (uint8_t)marks[k][1];
+        uint8_t ua = fold && a >= 'a' && a <= 'z' ? (uint8_t)(a - 'a' + 'A') : a;
+        uint8_t ub = fold && b >= 'a' && b <= 'z' ? (uint8_t)(b - 'a' + 'A') : b;
+
+        mark_pairs[pair_key(a, b)] = 1;
+        mark_pairs[pair_key(ua, b)] = 1;
+        mark_pairs[pair_key(a, ub)] = 1;
+        mark_pairs[pair_key(ua, ub)] = 1;
+    }
+}
+
+static inline unsigned pair_may_start(const uint8_t *p)
+{
+    uint16_t key;
+
+    memcpy(&key, p, sizeof key);
+    return mark_pairs[key];
+}
+
+/* SP_STR_CODE and SP_STR_SHELL of s[0..n): the code marks matched exactly,
+ * the shell marks on ASCII-lowercased text. */
+static unsigned find_marks(const uint8_t *s, size_t n)
+{
+    unsigned found = 0;
+    size_t i = 0;
+
+    while (i + 1 < n) {
+        size_t block = n - 1 - i < 16 ? n - 1 - i : 16;
+        unsigned any = 0;
+
+        if (block == 16) {
+            /* fixed count: unrolled, no branch per position */
+#pragma GCC unroll 16
+            for (size_t k = 0; k < 16; k++)
+                any |= pair_may_start(s + i + k);
+        } else {
+            for (size_t k = 0; k < block; k++)
+                any |= pair_may_start(s + i + k);
+        }
+        for (size_t k = 0; any && k < block; k++) {
+            if (!pair_may_start(s + i + k))
+                continue;
+            if (!(found & SP_STR_CODE) && mark_at(s + i + k, n - i - k, code_marks, &code_index, 0))
+                found |= SP_STR_CODE;
+            if (!(found & SP_STR_SHELL) &&
+                mark_at(s + i + k, n - i - k, shell_marks, &shell_index, 1))
+                found |= SP_STR_SHELL;
+            if (found == (SP_STR_CODE | SP_STR_SHELL))
+                return found;
+        }
+        i += block;
+    }
+    return found;
 }
 
 /* Attribute and module names an attack reaches for through getattr,
@@ -280,6 +355,8 @@ static void build_mark_indexes(void)
     }
     index_marks(&code_index, code_marks, sizeof code_marks / sizeof code_marks[0]);
     index_marks(&shell_index, shell_marks, sizeof shell_marks / sizeof shell_marks[0]);
+    add_pairs(code_marks, sizeof code_marks / sizeof code_marks[0], 0);
+    add_pairs(shell_marks, sizeof shell_marks / sizeof shell_marks[0], 1);
 }
 
 unsigned sp_string_class(const uint8_t *s, uint64_t len)
@@ -294,10 +371,7 @@ unsigned sp_string_class(const uint8_t *s, uint64_t len)
     if (looks_binary(s, n) && n > SP_STR_BINARY_SCAN)
         n = SP_STR_BINARY_SCAN;
     pthread_once(&mark_index_once, build_mark_indexes);
-    if (has_mark(s, n, code_marks, &code_index, 0))
-        flags |= SP_STR_CODE;
-    if (has_mark(s, n, shell_marks, &shell_index, 1))
-        flags |= SP_STR_SHELL;
+    flags |= find_marks(s, n);
     if (sp_string_names_danger(s, len))
         flags |= SP_STR_DANGER;
     return flags;
