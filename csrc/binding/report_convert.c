@@ -13,12 +13,13 @@
  * Elided values are {"type": ..., "elided": True}, one shared dict per type.
  *
  * Real files make hundreds of thousands of calls, so the fixed strings
- * (keys, type names, opcode names) are made once per conversion and the
+ * (keys, type names, opcode names) are made once per process and the
  * cyclic GC is paused while building: the report holds no cycles (a value
  * only refers to values one level deeper), and a collection every few
  * hundred new dicts made conversion several times slower than the scan. */
 #include "report_convert.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -72,10 +73,13 @@ typedef struct conv {
     PyObject *elided[SP_V_KIND_COUNT + 1];
     size_t budget; /* value dicts still allowed */
     int detail;    /* 0: argument and result values are left out */
-    /* Fixed C strings by address: keys, type names, opcode names. */
-    const char *str_key[STRING_CACHE_SIZE];
-    PyObject *str_val[STRING_CACHE_SIZE];
 } conv;
+
+/* Fixed C strings by address: keys, type names, opcode names. Kept for the
+ * life of the process (the GIL guards them): interning the same ~150 keys
+ * again for every report was most of the cost of a small file's report. */
+static const char *str_key[STRING_CACHE_SIZE];
+static PyObject *str_val[STRING_CACHE_SIZE];
 
 static void conv_init(conv *c)
 {
@@ -88,8 +92,6 @@ static void conv_release(conv *c)
     Py_CLEAR(c->shared);
     for (int i = 0; i <= SP_V_KIND_COUNT; i++)
         Py_CLEAR(c->elided[i]);
-    for (int i = 0; i < STRING_CACHE_SIZE; i++)
-        Py_CLEAR(c->str_val[i]);
 }
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -102,14 +104,14 @@ static PyObject *cstr(conv *c, const char *s)
     h ^= h >> 9;
     for (size_t n = 0; n < STRING_CACHE_SIZE; n++) {
         size_t i = (h + n) & (STRING_CACHE_SIZE - 1);
-        if (c->str_key[i] == s)
-            return Py_NewRef(c->str_val[i]);
-        if (c->str_key[i] == NULL) {
+        if (str_key[i] == s)
+            return Py_NewRef(str_val[i]);
+        if (str_key[i] == NULL) {
             PyObject *v = PyUnicode_InternFromString(s);
             if (v == NULL)
                 return NULL;
-            c->str_key[i] = s;
-            c->str_val[i] = v;
+            str_key[i] = s;
+            str_val[i] = v;
             return Py_NewRef(v);
         }
     }
@@ -680,17 +682,24 @@ static PyObject *streams_to_list(conv *c, const sp_result *result)
 static PyObject *float_list(const float *values, size_t n)
 {
     PyObject *list = PyList_New((Py_ssize_t)n);
-    if (list == NULL)
-        return NULL;
+    PyObject *zero = PyFloat_FromDouble(0.0);
+    if (list == NULL || zero == NULL)
+        goto error;
     for (size_t i = 0; i < n; i++) {
-        PyObject *f = PyFloat_FromDouble(values ? values[i] : 0.0);
-        if (f == NULL) {
-            Py_DECREF(list);
-            return NULL;
-        }
+        /* most features of a file are zero: one shared float for them */
+        double x = values ? values[i] : 0.0;
+        PyObject *f = x == 0.0 && !signbit(x) ? Py_NewRef(zero) : PyFloat_FromDouble(x);
+        if (f == NULL)
+            goto error;
         PyList_SET_ITEM(list, (Py_ssize_t)i, f);
     }
+    Py_DECREF(zero);
     return list;
+
+error:
+    Py_XDECREF(list);
+    Py_XDECREF(zero);
+    return NULL;
 }
 
 static PyObject *reasons_list(const sp_verdict *v)
