@@ -385,7 +385,8 @@ static size_t distinct(uint64_t *h, size_t n)
 
 static float lg(double x)
 {
-    return (float)log1p(x > 0 ? x : 0);
+    /* log1p(0) is 0: most counts of a file are */
+    return x > 0 ? (float)log1p(x) : 0.0f;
 }
 
 static float share(double part, double whole)

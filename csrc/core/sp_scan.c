@@ -300,6 +300,22 @@ static int is_garbage(const sp_stream *st)
            st->anomaly_counts[SP_AN_UNKNOWN_OPCODE] == 1 && st->n_globals == 0 && st->n_calls == 0;
 }
 
+/* Room for one more stream. Most inputs hold one pickle: the array starts
+ * at one stream (over a kilobyte each) rather than the arena's usual eight,
+ * which a small file would pay for in zeroing. */
+static int grow_streams(sp_result *res)
+{
+    if (res->streams_cap == 0) {
+        res->streams = sp_arena_alloc_raw(res->arena, sizeof(sp_stream));
+        if (res->streams == NULL)
+            return -1;
+        res->streams_cap = 1;
+        return 0;
+    }
+    return sp_arena_grow(res->arena, (void **)&res->streams, &res->streams_cap, res->n_streams + 1,
+                         sizeof(sp_stream));
+}
+
 static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *err)
 {
     uint64_t off = 0;
@@ -315,8 +331,7 @@ static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *
                                       off, "too many pickles back to back", limits->max_events);
             break;
         }
-        if (sp_arena_grow(res->arena, (void **)&res->streams, &res->streams_cap, res->n_streams + 1,
-                          sizeof(sp_stream)) < 0) {
+        if (grow_streams(res) < 0) {
             note_limit(res, "memory cap reached");
             break;
         }
