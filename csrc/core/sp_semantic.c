@@ -308,6 +308,10 @@ static int eq_mark(const uint8_t *s, size_t n, const char *mark)
 
 /* First bytes of danger_names: most components are rejected by one test. */
 static uint64_t danger_first[4];
+/* The names by first byte (a bit per index) and their lengths. */
+#define SP_DANGER_NAMES (sizeof danger_names / sizeof danger_names[0])
+static uint64_t danger_by_first[256];
+static uint8_t danger_len[SP_DANGER_NAMES];
 
 static int component_is_danger(const uint8_t *s, size_t n)
 {
@@ -324,9 +328,12 @@ static int component_is_danger(const uint8_t *s, size_t n)
     }
     if ((n >= 5 && memcmp(s, "popen", 5) == 0) || (n >= 5 && memcmp(s, "spawn", 5) == 0))
         return 1;
-    for (size_t i = 0; i < sizeof danger_names / sizeof danger_names[0]; i++)
-        if (eq_mark(s, n, danger_names[i]))
+    for (uint64_t m = danger_by_first[s[0]]; m != 0; m &= m - 1) {
+        unsigned k = (unsigned)__builtin_ctzll(m);
+
+        if (danger_len[k] == n && memcmp(s, danger_names[k], n) == 0)
             return 1;
+    }
     return 0;
 }
 
@@ -349,9 +356,12 @@ int sp_string_names_danger(const uint8_t *s, uint64_t len)
 
 static void build_mark_indexes(void)
 {
-    for (size_t i = 0; i < sizeof danger_names / sizeof danger_names[0]; i++) {
+    _Static_assert(SP_DANGER_NAMES <= 64, "danger_by_first holds one bit per name");
+    for (size_t i = 0; i < SP_DANGER_NAMES; i++) {
         uint8_t c = (uint8_t)danger_names[i][0];
         danger_first[c >> 6] |= (uint64_t)1 << (c & 63);
+        danger_by_first[c] |= (uint64_t)1 << i;
+        danger_len[i] = (uint8_t)strlen(danger_names[i]);
     }
     index_marks(&code_index, code_marks, sizeof code_marks / sizeof code_marks[0]);
     index_marks(&shell_index, shell_marks, sizeof shell_marks / sizeof shell_marks[0]);
