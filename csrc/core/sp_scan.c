@@ -167,7 +167,12 @@ static sp_status search_value(sp_result *res, const sp_limits *limits, sp_stream
     }
     if (sp_kind_is_container(v->kind) && depth < SP_NESTED_SEARCH_DEPTH) {
         for (uint32_t i = 0; i < v->u.obj->n_kept; i++) {
-            status = search_value(res, limits, st, &v->u.obj->items[i], depth + 1, err);
+            const sp_slot *item = &v->u.obj->items[i];
+
+            /* most items are scalars with nothing to search */
+            if (!sp_kind_is_container(item->kind) && !looks_like_pickle(item))
+                continue;
+            status = search_value(res, limits, st, item, depth + 1, err);
             if (status != SP_OK)
                 return status;
         }
