@@ -136,6 +136,38 @@ static int put(conv *c, PyObject *d, const char *key, PyObject *v)
     return rc;
 }
 
+/* A new dict holding keys (in this order, values None), for records a
+ * report makes by the thousand: copying a finished table is much cheaper
+ * than growing a fresh dict key by key, and put() then only replaces
+ * values. The table is built once per process. */
+typedef struct dict_template {
+    const char *const *keys;
+    int n;
+    PyObject *dict;
+} dict_template;
+
+static PyObject *dict_like(conv *c, dict_template *t)
+{
+    if (t->dict == NULL) {
+        PyObject *d = PyDict_New();
+        if (d == NULL)
+            return NULL;
+        for (int i = 0; i < t->n; i++) {
+            if (put(c, d, t->keys[i], Py_NewRef(Py_None)) < 0) {
+                Py_DECREF(d);
+                return NULL;
+            }
+        }
+        t->dict = d;
+    }
+    return PyDict_Copy(t->dict);
+}
+
+#define DICT_TEMPLATE(name, ...)                                                                   \
+    static const char *const name##_keys[] = {__VA_ARGS__};                                        \
+    static dict_template name = {name##_keys, (int)(sizeof(name##_keys) / sizeof(name##_keys[0])), \
+                                 NULL}
+
 static PyObject *u64(uint64_t v)
 {
     return PyLong_FromUnsignedLongLong(v);
@@ -448,7 +480,9 @@ static PyObject *global_flags(conv *c, uint16_t flags)
 
 static PyObject *global_to_dict(conv *c, const sp_global *g)
 {
-    PyObject *d = PyDict_New();
+    DICT_TEMPLATE(global_template, "module", "name", "raw_module", "raw_name", "offset", "opcode",
+                  "proto", "ext_code", "flags");
+    PyObject *d = dict_like(c, &global_template);
     if (d == NULL)
         return NULL;
     if (put(c, d, "module", name_text(g->module)) < 0 ||
@@ -466,26 +500,51 @@ static PyObject *global_to_dict(conv *c, const sp_global *g)
     return d;
 }
 
+/* The keys of a call record that depend only on its kind, opcode and
+ * flags, already filled in: a file makes many calls of few shapes, and a
+ * copy of the shape then needs only its index, offset, callee (and with
+ * detail its arguments). Shapes are kept for the life of the process; what
+ * they hold (interned names, bools, None) never changes. */
+#define CALL_FLAG_BITS 16 /* every SP_CF_* combination */
+static PyObject *call_shapes[SP_CALL_KIND_COUNT + 1][CALL_FLAG_BITS][SP_N_OPCODES + 1];
+
+static PyObject *call_shape(conv *c, const sp_call *call)
+{
+    DICT_TEMPLATE(call_template, "index", "kind", "opcode", "offset", "callee", "args", "kwargs",
+                  "speculative", "used", "args_unknown", "slotstate");
+    int k = call->kind < SP_CALL_KIND_COUNT ? call->kind : SP_CALL_KIND_COUNT;
+    int op = call->opcode < SP_N_OPCODES ? call->opcode : SP_N_OPCODES;
+    int flags = call->flags & (CALL_FLAG_BITS - 1);
+    PyObject **shape = &call_shapes[k][flags][op];
+
+    if (*shape == NULL) {
+        const char *kind = k < SP_CALL_KIND_COUNT ? call_kind_names[k] : "unknown";
+        PyObject *d = dict_like(c, &call_template);
+        if (d == NULL || put(c, d, "kind", cstr(c, kind)) < 0 ||
+            put(c, d, "opcode", cstr_or_none(c, sp_opcode_name(call->opcode))) < 0 ||
+            put(c, d, "speculative", PyBool_FromLong(flags & SP_CF_SPECULATIVE)) < 0 ||
+            put(c, d, "used", PyBool_FromLong(flags & SP_CF_USED)) < 0 ||
+            put(c, d, "args_unknown", PyBool_FromLong(flags & SP_CF_ARGS_UNKNOWN)) < 0 ||
+            put(c, d, "slotstate", PyBool_FromLong(flags & SP_CF_SLOTSTATE)) < 0) {
+            Py_XDECREF(d);
+            return NULL;
+        }
+        *shape = d;
+    }
+    return PyDict_Copy(*shape);
+}
+
 static PyObject *call_to_dict(conv *c, const sp_stream *st, const sp_call *call)
 {
-    const char *kind = call->kind < SP_CALL_KIND_COUNT ? call_kind_names[call->kind] : "unknown";
-    PyObject *d = PyDict_New();
+    PyObject *d = call_shape(c, call);
     if (d == NULL)
         return NULL;
     if (put(c, d, "index", PyLong_FromUnsignedLong(call->index)) < 0 ||
-        put(c, d, "kind", cstr(c, kind)) < 0 ||
-        put(c, d, "opcode", cstr_or_none(c, sp_opcode_name(call->opcode))) < 0 ||
         put(c, d, "offset", u64(call->offset)) < 0 ||
         put(c, d, "callee", value_convert(c, st, &call->callee, 1)) < 0 ||
-        put(c, d, "args", c->detail ? value_convert(c, st, &call->args, 1) : Py_NewRef(Py_None)) <
-            0 ||
-        put(c, d, "kwargs",
-            call->kind == SP_CALL_NEWOBJ_EX && c->detail ? value_convert(c, st, &call->kwargs, 1)
-                                                         : Py_NewRef(Py_None)) < 0 ||
-        put(c, d, "speculative", PyBool_FromLong(call->flags & SP_CF_SPECULATIVE)) < 0 ||
-        put(c, d, "used", PyBool_FromLong(call->flags & SP_CF_USED)) < 0 ||
-        put(c, d, "args_unknown", PyBool_FromLong(call->flags & SP_CF_ARGS_UNKNOWN)) < 0 ||
-        put(c, d, "slotstate", PyBool_FromLong(call->flags & SP_CF_SLOTSTATE)) < 0) {
+        (c->detail && put(c, d, "args", value_convert(c, st, &call->args, 1)) < 0) ||
+        (c->detail && call->kind == SP_CALL_NEWOBJ_EX &&
+         put(c, d, "kwargs", value_convert(c, st, &call->kwargs, 1)) < 0)) {
         Py_DECREF(d);
         return NULL;
     }
@@ -548,8 +607,12 @@ static PyObject *nested_to_dict(conv *c, const sp_nested *n)
 
 static PyObject *stats_to_dict(conv *c, const sp_stream *st)
 {
+    DICT_TEMPLATE(stats_template, "opcode_counts", "n_ops", "max_stack_depth", "max_mark_depth",
+                  "memo_puts", "memo_gets", "memo_entries", "memo_max_index", "joblib_arrays",
+                  "joblib_array_bytes", "max_container_depth", "string_bytes", "max_string_len",
+                  "n_frames");
     PyObject *counts = PyDict_New();
-    PyObject *d = counts ? PyDict_New() : NULL;
+    PyObject *d = counts ? dict_like(c, &stats_template) : NULL;
     if (d == NULL)
         goto error;
     for (int i = 0; i < SP_N_OPCODES; i++) {
@@ -633,7 +696,10 @@ static PyObject *stream_to_dict(conv *c, const sp_stream *st)
 {
     const char *end = st->end_kind <= SP_END_LIMIT ? end_kind_names[st->end_kind] : "error";
     int has_error = st->error[0] != '\0' || st->end_kind == SP_END_ERROR;
-    PyObject *d = PyDict_New();
+    DICT_TEMPLATE(stream_template, "start", "end", "end_kind", "error", "error_offset", "proto",
+                  "max_proto", "speculative", "speculative_offset", "globals", "calls", "anomalies",
+                  "nested", "result", "stats");
+    PyObject *d = dict_like(c, &stream_template);
     if (d == NULL)
         return NULL;
     if (put(c, d, "start", u64(st->start)) < 0 || put(c, d, "end", u64(st->end)) < 0 ||
