@@ -406,8 +406,17 @@ static void walk(const sp_slot *v, sp_string_fn fn, void *ctx, uint64_t *budget,
     case SP_V_FROZENSET:
         if (!v->u.obj || depth >= SP_WALK_DEPTH)
             return;
-        for (uint32_t i = 0; i < v->u.obj->n_kept && *budget; i++)
-            walk(&v->u.obj->items[i], fn, ctx, budget, depth + 1);
+        for (uint32_t i = 0; i < v->u.obj->n_kept && *budget; i++) {
+            const sp_slot *item = &v->u.obj->items[i];
+
+            /* a scalar costs its slot of budget and nothing else: no call */
+            if (item->kind < SP_V_STR || item->kind == SP_V_BUFFER || item->kind == SP_V_GLOBAL ||
+                item->kind == SP_V_RESULT) {
+                (*budget)--;
+                continue;
+            }
+            walk(item, fn, ctx, budget, depth + 1);
+        }
         return;
     default:
         return;
