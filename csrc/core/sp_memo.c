@@ -80,7 +80,8 @@ static int dense_grow(sp_machine *m, uint64_t key)
 
     while (ncap <= key)
         ncap *= 2;
-    values = sp_arena_alloc(m->arena, sizeof(sp_slot) * ncap);
+    /* only the used flags need zeroing: a value is read only where set */
+    values = sp_arena_alloc_raw(m->arena, sizeof(sp_slot) * ncap);
     used = sp_arena_alloc(m->arena, ncap);
     if (values == NULL || used == NULL)
         return -1;
