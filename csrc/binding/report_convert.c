@@ -68,11 +68,21 @@ static const struct {
     {SP_GF_INVALID, "invalid"},
 };
 
+#define GLOBALS_SEEN 64 /* power of two */
+
 typedef struct conv {
     PyObject *shared; /* identity key (bytes) -> value dict already built */
     PyObject *elided[SP_V_KIND_COUNT + 1];
     size_t budget; /* value dicts still allowed */
     int detail;    /* 0: argument and result values are left out */
+    /* Global values met lately, by stream and index: almost every call
+     * names one as its callee, and this finds its dict without making and
+     * looking up an identity key. The dicts are borrowed from shared. */
+    struct {
+        const sp_stream *st;
+        uint32_t ref;
+        PyObject *d;
+    } globals_seen[GLOBALS_SEEN];
 } conv;
 
 /* Fixed C strings by address: keys, type names, opcode names. Kept for the
@@ -414,7 +424,26 @@ static int fill_value(conv *c, const sp_stream *st, PyObject *d, const sp_slot *
     }
 }
 
+static PyObject *value_convert_shared(conv *c, const sp_stream *st, const sp_slot *s, int depth);
+
 static PyObject *value_convert(conv *c, const sp_stream *st, const sp_slot *s, int depth)
+{
+    if (s->kind != SP_V_GLOBAL || depth > VALUE_MAX_DEPTH)
+        return value_convert_shared(c, st, s, depth);
+    size_t at = (((uintptr_t)st >> 4) ^ s->ref) & (GLOBALS_SEEN - 1);
+    if (c->globals_seen[at].d != NULL && c->globals_seen[at].st == st &&
+        c->globals_seen[at].ref == s->ref)
+        return Py_NewRef(c->globals_seen[at].d);
+    PyObject *d = value_convert_shared(c, st, s, depth);
+    if (d != NULL && d != c->elided[SP_V_GLOBAL]) {
+        c->globals_seen[at].st = st;
+        c->globals_seen[at].ref = s->ref;
+        c->globals_seen[at].d = d;
+    }
+    return d;
+}
+
+static PyObject *value_convert_shared(conv *c, const sp_stream *st, const sp_slot *s, int depth)
 {
     int kind = s->kind;
     if (kind < 0 || kind >= SP_V_KIND_COUNT)
