@@ -67,7 +67,7 @@ sp_obj *sp_obj_new(sp_machine *m, uint8_t kind, uint64_t offset)
     obj->depth = 1;
     obj->offset = offset;
     obj->items = obj->inline_items;
-    obj->cap = 2;
+    obj->cap = SP_INLINE_ITEMS;
     return obj;
 }
 
@@ -137,7 +137,10 @@ int sp_obj_append(sp_machine *m, sp_obj *obj, sp_slot item)
         return 0;
     }
     if (obj->n_kept == obj->cap) {
-        int c = obj->cap ? item_class(obj->cap) + 1 : 0;
+        /* out of the inline items: the smallest class that holds one more */
+        int c = obj->items == obj->inline_items ? item_class(obj->cap + 1)
+                : obj->cap                      ? item_class(obj->cap) + 1
+                                                : 0;
         sp_slot *grown = items_alloc(m, c);
 
         if (grown == NULL) {

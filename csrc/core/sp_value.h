@@ -68,6 +68,7 @@ typedef struct sp_slot {
 #define SP_OF_HAS_OPAQUE 0x04 /* some item (at any depth) is opaque */
 
 #define SP_KEEP_ITEMS 64
+#define SP_INLINE_ITEMS 3
 
 struct sp_obj {
     uint32_t refcnt;
@@ -80,8 +81,9 @@ struct sp_obj {
     sp_slot *items;
     uint64_t offset;   /* opcode that created it */
     sp_obj *next_free; /* free list and iterative release */
-    /* the items of small containers (most tuples), without an allocation */
-    sp_slot inline_items[2];
+    /* the items of small containers (most tuples: TUPLE1..3), without an
+     * allocation */
+    sp_slot inline_items[SP_INLINE_ITEMS];
     uint32_t walk_mark; /* last walk that visited it: values are DAGs */
 };
 
