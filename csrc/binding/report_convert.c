@@ -915,10 +915,14 @@ PyObject *sp_report_from_file(const sp_file *file, uint64_t input_len, const flo
     int gc_was_enabled = PyGC_Disable();
     PyObject *d = NULL;
 
+    DICT_TEMPLATE(report_template, "input_len", "format", "features", "feature_version", "verdict",
+                  "score", "reasons", "streams", "trailing_offset", "trailing_len", "limit_hit",
+                  "limit_detail", "records", "container_anomalies", "container_error");
+
     c.shared = PyDict_New();
     if (c.shared == NULL)
         goto error;
-    d = PyDict_New();
+    d = dict_like(&c, &report_template);
     if (d == NULL)
         goto error;
     if (fill_top(&c, d, file->format[0] ? file->format : "unknown", input_len, features, n_features,
