@@ -123,6 +123,8 @@ int sp_obj_append(sp_machine *m, sp_obj *obj, sp_slot item)
     if (sp_kind_is_opaque(item.kind) ||
         (sp_kind_is_container(item.kind) && (item.u.obj->flags & SP_OF_HAS_OPAQUE)))
         obj->flags |= SP_OF_HAS_OPAQUE;
+    if (sp_kind_is_container(item.kind) || sp_slot_looks_like_pickle(&item))
+        obj->flags |= SP_OF_SEARCHABLE;
     if (sp_kind_is_container(item.kind)) {
         uint32_t d = (uint32_t)item.u.obj->depth + 1;
 

@@ -124,16 +124,6 @@ static const uint8_t *payload_bytes(sp_result *res, const sp_slot *v, uint64_t *
     return NULL;
 }
 
-static int looks_like_pickle(const sp_slot *v)
-{
-    if (v->kind == SP_V_BYTES || v->kind == SP_V_BYTEARRAY)
-        return v->len >= 4 && v->u.p[0] == 0x80 && v->u.p[1] <= 5;
-    /* U+0080 encodes as C2 80 */
-    if (v->kind == SP_V_STR)
-        return v->len >= 5 && v->u.p[0] == 0xc2 && v->u.p[1] == 0x80 && v->u.p[2] <= 5;
-    return 0;
-}
-
 /* Values are DAGs (the memo shares containers): each container is
  * visited once per walk, or 64 levels of shared lists would take 64^depth
  * steps. */
@@ -149,7 +139,7 @@ static sp_status search_value(sp_result *res, const sp_limits *limits, sp_stream
         v->u.obj->walk_mark = root->walk_epoch;
     }
 
-    if (looks_like_pickle(v) && root->nested_attempts < SP_MAX_LOOKS_LIKE) {
+    if (sp_slot_looks_like_pickle(v) && root->nested_attempts < SP_MAX_LOOKS_LIKE) {
         uint64_t len;
         const uint8_t *data;
 
@@ -169,8 +159,10 @@ static sp_status search_value(sp_result *res, const sp_limits *limits, sp_stream
         for (uint32_t i = 0; i < v->u.obj->n_kept; i++) {
             const sp_slot *item = &v->u.obj->items[i];
 
-            /* most items are scalars with nothing to search */
-            if (!sp_kind_is_container(item->kind) && !looks_like_pickle(item))
+            /* most items are scalars, or containers of scalars, with
+             * nothing to search */
+            if (sp_kind_is_container(item->kind) ? !(item->u.obj->flags & SP_OF_SEARCHABLE)
+                                                 : !sp_slot_looks_like_pickle(item))
                 continue;
             status = search_value(res, limits, st, item, depth + 1, err);
             if (status != SP_OK)

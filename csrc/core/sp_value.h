@@ -66,6 +66,10 @@ typedef struct sp_slot {
 #define SP_OF_UNHASHABLE 0x01 /* hash() would raise (list/dict/set inside) */
 #define SP_OF_TRUNCATED 0x02  /* n_total > n_kept */
 #define SP_OF_HAS_OPAQUE 0x04 /* some item (at any depth) is opaque */
+#define SP_OF_SEARCHABLE                                                                           \
+    0x08 /* some item is a container or a str/bytes that starts like a                             \
+            pickle: only such containers can lead the nested-pickle search                         \
+            anywhere (set on append, never cleared) */
 
 #define SP_KEEP_ITEMS 64
 #define SP_INLINE_ITEMS 3
@@ -112,6 +116,17 @@ static inline int sp_slot_hashable(const sp_slot *s)
     default:
         return 1;
     }
+}
+
+/* A str/bytes/bytearray that starts the way pickle.dumps output (or its
+ * latin-1 decoding, U+0080 as C2 80) starts. */
+static inline int sp_slot_looks_like_pickle(const sp_slot *v)
+{
+    if (v->kind == SP_V_BYTES || v->kind == SP_V_BYTEARRAY)
+        return v->len >= 4 && v->u.p[0] == 0x80 && v->u.p[1] <= 5;
+    if (v->kind == SP_V_STR)
+        return v->len >= 5 && v->u.p[0] == 0xc2 && v->u.p[1] == 0x80 && v->u.p[2] <= 5;
+    return 0;
 }
 
 const char *sp_vkind_name(int kind);
