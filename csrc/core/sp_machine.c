@@ -253,7 +253,7 @@ static int straddle(sp_machine *m)
     return 0;
 }
 
-static int read_bytes(sp_machine *m, uint64_t n, const uint8_t **out)
+static int read_bytes_slow(sp_machine *m, uint64_t n, const uint8_t **out)
 {
     if (m->frame_end && m->pos < m->frame_end && m->frame_end - m->pos < n)
         SP_TRY(straddle(m));
@@ -262,6 +262,18 @@ static int read_bytes(sp_machine *m, uint64_t n, const uint8_t **out)
     *out = m->buf + m->pos;
     m->pos += n;
     return 0;
+}
+
+/* Inlined where the argument lies inside its frame and the input: every
+ * opcode with an argument comes through here. */
+static inline int read_bytes(sp_machine *m, uint64_t n, const uint8_t **out)
+{
+    if ((m->frame_end == 0 || m->frame_end - m->pos >= n) && m->len - m->pos >= n) {
+        *out = m->buf + m->pos;
+        m->pos += n;
+        return 0;
+    }
+    return read_bytes_slow(m, n, out);
 }
 
 /* A line as _Unpickler_Readline returns it: *len counts the '\n'. */
@@ -314,7 +326,7 @@ static int read_size(sp_machine *m, int nbytes, uint64_t *size, const char *what
 
 /* ---- the stack -------------------------------------------------------- */
 
-static int push(sp_machine *m, sp_slot v)
+static int push_slow(sp_machine *m, sp_slot v)
 {
     if (m->sp >= m->stack_cap) {
         if (m->sp >= m->lim->max_stack) {
@@ -331,6 +343,18 @@ static int push(sp_machine *m, sp_slot v)
     if (m->sp > m->st->max_stack_depth)
         m->st->max_stack_depth = m->sp;
     return 0;
+}
+
+/* The common case inlined: room on the stack. */
+static inline int push(sp_machine *m, sp_slot v)
+{
+    if (m->sp < m->stack_cap) {
+        m->stack[m->sp++] = v;
+        if (m->sp > m->st->max_stack_depth)
+            m->st->max_stack_depth = m->sp;
+        return 0;
+    }
+    return push_slow(m, v);
 }
 
 /* PDATA_POP: ownership of the popped reference passes to the caller. */
