@@ -223,13 +223,13 @@ static int record_call(sp_machine *m, uint8_t kind, sp_slot callee, sp_slot args
     return 0;
 }
 
-static sp_slot none_slot(void)
+/* Slots are built as whole initialisers rather than field by field into a
+ * zeroed copy: the compiler then stores them straight into the stack,
+ * where a copy of a partly byte-written temporary stalls on store
+ * forwarding. */
+static inline sp_slot none_slot(void)
 {
-    sp_slot s;
-
-    memset(&s, 0, sizeof(s));
-    s.kind = SP_V_NONE;
-    return s;
+    return (sp_slot){.kind = SP_V_NONE};
 }
 
 /* ---- reading the input ------------------------------------------------ */
@@ -345,16 +345,40 @@ static int push_slow(sp_machine *m, sp_slot v)
     return 0;
 }
 
-/* The common case inlined: room on the stack. */
+/* The common case inlined: room on the stack. The slot is copied field by
+ * field: values are often built in memory a byte field at a time, and a
+ * whole-slot copy would read them back wider than they were written, which
+ * stalls on store forwarding. */
 static inline int push(sp_machine *m, sp_slot v)
 {
     if (m->sp < m->stack_cap) {
-        m->stack[m->sp++] = v;
+        sp_slot *top = &m->stack[m->sp++];
+
+        top->kind = v.kind;
+        top->flags = v.flags;
+        top->reserved = v.reserved;
+        top->ref = v.ref;
+        top->u = v.u;
+        top->len = v.len;
         if (m->sp > m->st->max_stack_depth)
             m->st->max_stack_depth = m->sp;
         return 0;
     }
     return push_slow(m, v);
+}
+
+/* The new top slot when there is room, for pushes that write a scalar's
+ * fields in place; NULL when push_slow must grow the stack. */
+static inline sp_slot *push_room(sp_machine *m)
+{
+    sp_slot *top;
+
+    if (m->sp >= m->stack_cap)
+        return NULL;
+    top = &m->stack[m->sp++];
+    if (m->sp > m->st->max_stack_depth)
+        m->st->max_stack_depth = m->sp;
+    return top;
 }
 
 /* PDATA_POP: ownership of the popped reference passes to the caller. */
@@ -444,13 +468,9 @@ static sp_slot make_container(sp_obj *obj)
 
 /* ---- values ----------------------------------------------------------- */
 
-static sp_slot int_slot(int64_t v)
+static inline sp_slot int_slot(int64_t v)
 {
-    sp_slot s = none_slot();
-
-    s.kind = SP_V_INT;
-    s.u.i = v;
-    return s;
+    return (sp_slot){.kind = SP_V_INT, .u = {.i = v}};
 }
 
 static void note_string(sp_machine *m, uint64_t len)
@@ -470,14 +490,34 @@ static int string_too_long(sp_machine *m, uint64_t size)
 
 static int push_text(sp_machine *m, uint8_t kind, const uint8_t *p, uint64_t len, uint8_t flags)
 {
-    sp_slot s = none_slot();
+    sp_slot *top;
 
-    s.kind = kind;
-    s.flags = flags;
-    s.u.p = p;
-    s.len = len;
     note_string(m, len);
-    return push(m, s);
+    top = push_room(m);
+    if (top == NULL)
+        return push_slow(m, (sp_slot){.kind = kind, .flags = flags, .u = {.p = p}, .len = len});
+    top->kind = kind;
+    top->flags = flags;
+    top->reserved = 0;
+    top->ref = 0;
+    top->u.p = p;
+    top->len = len;
+    return 0;
+}
+
+static int push_int(sp_machine *m, int64_t v)
+{
+    sp_slot *top = push_room(m);
+
+    if (top == NULL)
+        return push_slow(m, int_slot(v));
+    top->kind = SP_V_INT;
+    top->flags = 0;
+    top->reserved = 0;
+    top->ref = 0;
+    top->u.i = v;
+    top->len = 0;
+    return 0;
 }
 
 static int push_intparse(sp_machine *m, sp_intparse r, const uint8_t *text, uint64_t text_len)
@@ -1617,7 +1657,7 @@ static int load_binint(sp_machine *m, int nbytes)
     v = (int64_t)le_uint(p, nbytes);
     if (nbytes == 4 && (v & 0x80000000LL))
         v -= 0x100000000LL;
-    return push(m, int_slot(v));
+    return push_int(m, v);
 }
 
 static int load_counted_long(sp_machine *m, int nbytes)
@@ -1656,7 +1696,6 @@ static int load_float(sp_machine *m)
     const uint8_t *line;
     uint64_t len;
     sp_floatparse r;
-    sp_slot s = none_slot();
 
     SP_TRY(read_line(m, &line, &len));
     if (len < 2)
@@ -1666,23 +1705,20 @@ static int load_float(sp_machine *m)
         return fail(m, "could not convert string to float");
     if (r.noncanonical)
         add_anomaly(m, SP_AN_NONCANONICAL_NUMBER, NULL);
-    s.kind = SP_V_FLOAT;
-    s.u.f = r.value;
-    return push(m, s);
+    return push(m, (sp_slot){.kind = SP_V_FLOAT, .u = {.f = r.value}});
 }
 
 static int load_binfloat(sp_machine *m)
 {
     const uint8_t *p;
     uint64_t bits = 0;
-    sp_slot s = none_slot();
+    double f;
 
     SP_TRY(read_bytes(m, 8, &p));
     for (int i = 0; i < 8; i++)
         bits = (bits << 8) | p[i];
-    s.kind = SP_V_FLOAT;
-    memcpy(&s.u.f, &bits, sizeof(double));
-    return push(m, s);
+    memcpy(&f, &bits, sizeof(double));
+    return push(m, (sp_slot){.kind = SP_V_FLOAT, .u = {.f = f}});
 }
 
 /* ---- strings ---------------------------------------------------------- */
@@ -1880,12 +1916,8 @@ static int step(sp_machine *m, uint8_t op)
     case SP_OP_NONE:
         return push(m, none_slot());
     case SP_OP_NEWTRUE:
-    case SP_OP_NEWFALSE: {
-        sp_slot s = none_slot();
-        s.kind = SP_V_BOOL;
-        s.u.i = op == SP_OP_NEWTRUE;
-        return push(m, s);
-    }
+    case SP_OP_NEWFALSE:
+        return push(m, (sp_slot){.kind = SP_V_BOOL, .u = {.i = op == SP_OP_NEWTRUE}});
     case SP_OP_BININT:
         return load_binint(m, 4);
     case SP_OP_BININT1:
