@@ -251,6 +251,26 @@ static int decimal_canonical(const uint8_t *s, size_t n, int allow_sign)
     return 1;
 }
 
+/* The value of s[0..n) when it is what a pickler writes for a small int:
+ * an optional '-' (when allowed), then 1 to 18 digits of which the first is
+ * not 0. -1 otherwise. Such a line reads the same through strtol, int()
+ * and PyLong_AsSsize_t, with no prefix, space or underscore to consider. */
+static int plain_decimal(const uint8_t *s, size_t n, int allow_sign, int64_t *out)
+{
+    size_t i = allow_sign && n > 0 && s[0] == '-' ? 1 : 0;
+    uint64_t v = 0;
+
+    if (n - i == 0 || n - i > 18 || s[i] < '1' || s[i] > '9')
+        return -1;
+    for (size_t k = i; k < n; k++) {
+        if (s[k] < '0' || s[k] > '9')
+            return -1;
+        v = v * 10u + (uint64_t)(s[k] - '0');
+    }
+    *out = i ? -(int64_t)v : (int64_t)v;
+    return 0;
+}
+
 sp_intparse sp_parse_int_line(const uint8_t *line, size_t len)
 {
     sp_intparse r;
@@ -261,6 +281,11 @@ sp_intparse sp_parse_int_line(const uint8_t *line, size_t len)
     memset(&r, 0, sizeof(r));
     if (len == 0)
         return r;
+    if (plain_decimal(line, len, 1, &r.value) == 0) {
+        /* canonical, and never a bool: "00" and "01" start with 0 */
+        r.ok = 1;
+        return r;
+    }
     clen = c_length(line, len);
     /* In the copy, the character after the strtol subject is '\n' exactly
      * when end == len and NUL when end == clen < len; both are accepted. */
@@ -305,6 +330,10 @@ sp_intparse sp_parse_index_line(const uint8_t *line, size_t len)
     memset(&r, 0, sizeof(r));
     if (len == 0)
         return r;
+    if (plain_decimal(line, len, 0, &r.value) == 0) {
+        r.ok = 1;
+        return r;
+    }
     r = pylong_parse(line, c_length(line, len), 10);
     /* PyLong_AsSsize_t raises OverflowError for anything wider. */
     if (r.ok && (r.big || r.value > (int64_t)PTRDIFF_MAX || r.value < (int64_t)PTRDIFF_MIN)) {
