@@ -83,6 +83,14 @@ typedef struct conv {
         uint32_t ref;
         PyObject *d;
     } globals_seen[GLOBALS_SEEN];
+    /* The same for call results ({"type": "result", "call": i}), which
+     * BUILD and SETITEMS name as their target again and again; these
+     * references are owned here. */
+    struct {
+        const sp_stream *st;
+        uint32_t ref;
+        PyObject *d;
+    } results_seen[GLOBALS_SEEN];
 } conv;
 
 /* Fixed C strings by address: keys, type names, opcode names. Kept for the
@@ -99,6 +107,8 @@ static void conv_init(conv *c)
 
 static void conv_release(conv *c)
 {
+    for (int i = 0; i < GLOBALS_SEEN; i++)
+        Py_CLEAR(c->results_seen[i].d);
     Py_CLEAR(c->shared);
     for (int i = 0; i <= SP_V_KIND_COUNT; i++)
         Py_CLEAR(c->elided[i]);
@@ -428,6 +438,19 @@ static PyObject *value_convert_shared(conv *c, const sp_stream *st, const sp_slo
 
 static PyObject *value_convert(conv *c, const sp_stream *st, const sp_slot *s, int depth)
 {
+    if (s->kind == SP_V_RESULT && depth <= VALUE_MAX_DEPTH) {
+        size_t at = (((uintptr_t)st >> 4) ^ s->ref) & (GLOBALS_SEEN - 1);
+        if (c->results_seen[at].d != NULL && c->results_seen[at].st == st &&
+            c->results_seen[at].ref == s->ref)
+            return Py_NewRef(c->results_seen[at].d);
+        PyObject *d = value_convert_shared(c, st, s, depth);
+        if (d != NULL && d != c->elided[SP_V_RESULT]) {
+            Py_XSETREF(c->results_seen[at].d, Py_NewRef(d));
+            c->results_seen[at].st = st;
+            c->results_seen[at].ref = s->ref;
+        }
+        return d;
+    }
     if (s->kind != SP_V_GLOBAL || depth > VALUE_MAX_DEPTH)
         return value_convert_shared(c, st, s, depth);
     size_t at = (((uintptr_t)st >> 4) ^ s->ref) & (GLOBALS_SEEN - 1);
