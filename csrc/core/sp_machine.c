@@ -429,7 +429,7 @@ static int pop_into(sp_machine *m, uint8_t kind, uint32_t start, sp_slot *out)
         return out_of_memory(m);
     for (uint32_t i = start; i < m->sp; i++) {
         mark_used(m, &m->stack[i]);
-        if (sp_obj_append(m, obj, m->stack[i]) < 0) {
+        if (sp_obj_append(m, obj, &m->stack[i]) < 0) {
             /* items not yet moved are still owned by the stack */
             m->stack[i].kind = SP_V_NONE;
             clear_from(m, start);
@@ -937,7 +937,7 @@ static int do_append(sp_machine *m, uint32_t x)
     if (target.kind == SP_V_LIST) {
         for (uint32_t i = x; i < len; i++) {
             mark_used(m, &m->stack[i]);
-            if (sp_obj_append(m, target.u.obj, m->stack[i]) < 0) {
+            if (sp_obj_append(m, target.u.obj, &m->stack[i]) < 0) {
                 m->stack[i].kind = SP_V_NONE;
                 clear_from(m, x);
                 return out_of_memory(m);
@@ -1015,7 +1015,7 @@ static int do_setitems(sp_machine *m, int64_t x)
         }
         for (int64_t i = x; i < len; i++) {
             mark_used(m, &m->stack[i]);
-            if (sp_obj_append(m, target.u.obj, m->stack[i]) < 0) {
+            if (sp_obj_append(m, target.u.obj, &m->stack[i]) < 0) {
                 m->stack[i].kind = SP_V_NONE;
                 clear_from(m, (uint32_t)x);
                 return out_of_memory(m);
@@ -1036,8 +1036,8 @@ static int do_setitems(sp_machine *m, int64_t x)
             }
             sp_slot_incref(&m->stack[i]);
             sp_slot_incref(&m->stack[i + 1]);
-            if (sp_obj_append(m, pair, m->stack[i]) < 0 ||
-                sp_obj_append(m, pair, m->stack[i + 1]) < 0) {
+            if (sp_obj_append(m, pair, &m->stack[i]) < 0 ||
+                sp_obj_append(m, pair, &m->stack[i + 1]) < 0) {
                 clear_from(m, (uint32_t)x);
                 return out_of_memory(m);
             }
@@ -1115,7 +1115,7 @@ static int load_additems(sp_machine *m)
             }
         for (uint32_t i = mark; i < len; i++) {
             mark_used(m, &m->stack[i]);
-            if (sp_obj_append(m, target.u.obj, m->stack[i]) < 0) {
+            if (sp_obj_append(m, target.u.obj, &m->stack[i]) < 0) {
                 m->stack[i].kind = SP_V_NONE;
                 clear_from(m, mark);
                 return out_of_memory(m);

@@ -115,18 +115,18 @@ void sp_slot_decref(sp_machine *m, const sp_slot *slot)
     }
 }
 
-int sp_obj_append(sp_machine *m, sp_obj *obj, sp_slot item)
+int sp_obj_append(sp_machine *m, sp_obj *obj, const sp_slot *item)
 {
     obj->n_total++;
-    if (!sp_slot_hashable(&item))
+    if (!sp_slot_hashable(item))
         obj->flags |= SP_OF_UNHASHABLE;
-    if (sp_kind_is_opaque(item.kind) ||
-        (sp_kind_is_container(item.kind) && (item.u.obj->flags & SP_OF_HAS_OPAQUE)))
+    if (sp_kind_is_opaque(item->kind) ||
+        (sp_kind_is_container(item->kind) && (item->u.obj->flags & SP_OF_HAS_OPAQUE)))
         obj->flags |= SP_OF_HAS_OPAQUE;
-    if (sp_kind_is_container(item.kind) || sp_slot_looks_like_pickle(&item))
+    if (sp_kind_is_container(item->kind) || sp_slot_looks_like_pickle(item))
         obj->flags |= SP_OF_SEARCHABLE;
-    if (sp_kind_is_container(item.kind)) {
-        uint32_t d = (uint32_t)item.u.obj->depth + 1;
+    if (sp_kind_is_container(item->kind)) {
+        uint32_t d = (uint32_t)item->u.obj->depth + 1;
 
         if (d > 65535)
             d = 65535;
@@ -135,7 +135,7 @@ int sp_obj_append(sp_machine *m, sp_obj *obj, sp_slot item)
     }
     if (obj->n_kept >= SP_KEEP_ITEMS) {
         obj->flags |= SP_OF_TRUNCATED;
-        sp_slot_decref(m, &item);
+        sp_slot_decref(m, item);
         return 0;
     }
     if (obj->n_kept == obj->cap) {
@@ -146,7 +146,7 @@ int sp_obj_append(sp_machine *m, sp_obj *obj, sp_slot item)
         sp_slot *grown = items_alloc(m, c);
 
         if (grown == NULL) {
-            sp_slot_decref(m, &item);
+            sp_slot_decref(m, item);
             return -1;
         }
         if (obj->n_kept)
@@ -155,6 +155,14 @@ int sp_obj_append(sp_machine *m, sp_obj *obj, sp_slot item)
         obj->items = grown;
         obj->cap = class_capacity(c);
     }
-    obj->items[obj->n_kept++] = item;
+    /* by field: the item was usually just written a field at a time, and
+     * a whole-slot copy would stall on store forwarding (see push) */
+    sp_slot *to = &obj->items[obj->n_kept++];
+    to->kind = item->kind;
+    to->flags = item->flags;
+    to->reserved = item->reserved;
+    to->ref = item->ref;
+    to->u = item->u;
+    to->len = item->len;
     return 0;
 }
