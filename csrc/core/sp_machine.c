@@ -345,21 +345,11 @@ static int push_slow(sp_machine *m, sp_slot v)
     return 0;
 }
 
-/* The common case inlined: room on the stack. The slot is copied field by
- * field: values are often built in memory a byte field at a time, and a
- * whole-slot copy would read them back wider than they were written, which
- * stalls on store forwarding. */
+/* The common case inlined: room on the stack. */
 static inline int push(sp_machine *m, sp_slot v)
 {
     if (m->sp < m->stack_cap) {
-        sp_slot *top = &m->stack[m->sp++];
-
-        top->kind = v.kind;
-        top->flags = v.flags;
-        top->reserved = v.reserved;
-        top->ref = v.ref;
-        top->u = v.u;
-        top->len = v.len;
+        sp_slot_copy(&m->stack[m->sp++], &v);
         if (m->sp > m->st->max_stack_depth)
             m->st->max_stack_depth = m->sp;
         return 0;
@@ -386,7 +376,7 @@ static int pop(sp_machine *m, sp_slot *out)
 {
     if (m->sp <= m->fence)
         return underflow(m);
-    *out = m->stack[--m->sp];
+    sp_slot_copy(out, &m->stack[--m->sp]);
     return 0;
 }
 

@@ -155,14 +155,6 @@ int sp_obj_append(sp_machine *m, sp_obj *obj, const sp_slot *item)
         obj->items = grown;
         obj->cap = class_capacity(c);
     }
-    /* by field: the item was usually just written a field at a time, and
-     * a whole-slot copy would stall on store forwarding (see push) */
-    sp_slot *to = &obj->items[obj->n_kept++];
-    to->kind = item->kind;
-    to->flags = item->flags;
-    to->reserved = item->reserved;
-    to->ref = item->ref;
-    to->u = item->u;
-    to->len = item->len;
+    sp_slot_copy(&obj->items[obj->n_kept++], item);
     return 0;
 }

@@ -118,6 +118,19 @@ static inline int sp_slot_hashable(const sp_slot *s)
     }
 }
 
+/* *dst = *src, field by field. Slots are often written a field at a time
+ * just before they are copied; a whole-slot copy reads them back wider
+ * than they were written, which stalls on store forwarding. */
+static inline void sp_slot_copy(sp_slot *dst, const sp_slot *src)
+{
+    dst->kind = src->kind;
+    dst->flags = src->flags;
+    dst->reserved = src->reserved;
+    dst->ref = src->ref;
+    dst->u = src->u;
+    dst->len = src->len;
+}
+
 /* A str/bytes/bytearray that starts the way pickle.dumps output (or its
  * latin-1 decoding, U+0080 as C2 80) starts. */
 static inline int sp_slot_looks_like_pickle(const sp_slot *v)
