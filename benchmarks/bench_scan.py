@@ -12,6 +12,8 @@ Every input is timed three ways in this one process, on the same bytes:
             builtin and stdlib types); for corpus files, a pickle.Unpickler
             whose find_class hands back one inert stand-in class, so no
             module is imported and nothing the file names ever runs
+  floor     corpus files only: memoryview(data), a call into C that takes
+            the buffer and does nothing, the least any scan from Python costs
 
 Inputs: every benign raw pickle of the evaluation corpus and a set of large
 synthetic pickles generated in memory. Peak memory of scan and unpickle is
@@ -110,6 +112,12 @@ def inert_loads(data):
     # latin1 is what numpy and joblib pass for protocol 0-2 pickles written
     # by Python 2; the default (ASCII) fails on their binary str payloads.
     return InertUnpickler(io.BytesIO(data), encoding="latin1").load()
+
+
+def bare_c_call(data):
+    """The floor under any scan from Python: one call into C that takes the
+    buffer of the same bytes and returns one new object, doing no work."""
+    return memoryview(data)
 
 
 def genops_walk(data):
@@ -471,6 +479,35 @@ def goal_lines(rows, corpus_files):
         [(r["gs"], r["name"]) for r in rows if r["gs"] is not None],
         [(f["gs"], f["name"]) for f in corpus_files if f["gs"] is not None],
         lambda v: v >= lim_gs, min, True)
+    out += floor_lines(corpus_files)
+    return out
+
+
+def fmt_ns(seconds):
+    return "%.0f ns" % (seconds * 1e9)
+
+
+def floor_lines(files):
+    """What no scan called from Python can beat: a bare C call on the same
+    bytes (bare_c_call), next to each goal's bound, file by file."""
+    su = [(f["floor_su"], f["name"]) for f in files if f.get("floor_su") is not None]
+    gs = [(f["floor_gs"], f["name"]) for f in files if f.get("floor_gs") is not None]
+    if not su and not gs:
+        return []
+    floors = [f["floor"] for f in files if f.get("floor") is not None]
+    out = ["Floor - a bare C call on the same bytes (`memoryview(data)`: takes the buffer, returns "
+           "one object, does nothing), %s to %s per call:" % (
+               fmt_ns(min(floors)), fmt_ns(max(floors)))]
+    if su:
+        out.append("  goal 1 out of reach for any scan on %d of %d files (floor/unpickle >= %.2f); "
+                   "worst floor/unpickle %s (%s)" % (
+                       sum(1 for v, _ in su if v >= GOAL_SCAN_OVER_UNPICKLE), len(su),
+                       GOAL_SCAN_OVER_UNPICKLE, fmt_ratio(max(su)[0]), max(su)[1]))
+    if gs:
+        out.append("  goal 2 out of reach for any scan on %d of %d files (genops/floor < %.0f); "
+                   "worst genops/floor %s (%s)" % (
+                       sum(1 for v, _ in gs if v < GOAL_GENOPS_OVER_SCAN), len(gs),
+                       GOAL_GENOPS_OVER_SCAN, fmt_ratio(min(gs)[0], times=True), min(gs)[1]))
     return out
 
 
@@ -551,18 +588,25 @@ def run(args):
             except Exception as exc:  # noqa: BLE001 - reported, file left out of the ratio
                 uerr = "%s: %s" % (type(exc).__name__, exc)
             methods = {"scan": guard_scan,
-                       "genops": genops_walk_tolerant if gerr else genops_walk}
+                       "genops": genops_walk_tolerant if gerr else genops_walk,
+                       "floor": bare_c_call}
             if uerr is None:
                 methods["unpickle"] = inert_loads
             times = time_methods(methods, data, ccfg)
+            floor_su = ratio(times["floor"], times.get("unpickle"))
+            floor_gs = None if gerr else ratio(times["genops"], times["floor"])
             corpus_files.append({
                 "name": name, "bytes": len(data), "size": fmt_size(len(data)),
                 "scan": times["scan"], "genops": times["genops"], "unpickle": times.get("unpickle"),
                 "su": ratio(times["scan"], times.get("unpickle")),
                 "gs": None if gerr else ratio(times["genops"], times["scan"]),
+                "floor": times["floor"], "floor_su": floor_su, "floor_gs": floor_gs,
                 "genops_error": gerr, "unpickle_error": uerr,
                 "n_streams": len(report.get("streams", ())),
                 "notes": "; ".join(stream_notes(report)
+                                   + ["floor %s (floor/unpickle %s, genops/floor %s)" % (
+                                       fmt_ns(times["floor"]), fmt_ratio(floor_su),
+                                       fmt_ratio(floor_gs, times=True))]
                                    + (["genops stops: %s" % gerr] if gerr else [])
                                    + (["unpickle failed: %s" % uerr] if uerr else [])),
             })

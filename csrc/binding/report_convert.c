@@ -13,12 +13,13 @@
  * Elided values are {"type": ..., "elided": True}, one shared dict per type.
  *
  * Real files make hundreds of thousands of calls, so the fixed strings
- * (keys, type names, opcode names) are made once per conversion and the
+ * (keys, type names, opcode names) are made once per process and the
  * cyclic GC is paused while building: the report holds no cycles (a value
  * only refers to values one level deeper), and a collection every few
  * hundred new dicts made conversion several times slower than the scan. */
 #include "report_convert.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,15 +68,36 @@ static const struct {
     {SP_GF_INVALID, "invalid"},
 };
 
+#define GLOBALS_SEEN 64 /* power of two */
+
 typedef struct conv {
     PyObject *shared; /* identity key (bytes) -> value dict already built */
     PyObject *elided[SP_V_KIND_COUNT + 1];
     size_t budget; /* value dicts still allowed */
     int detail;    /* 0: argument and result values are left out */
-    /* Fixed C strings by address: keys, type names, opcode names. */
-    const char *str_key[STRING_CACHE_SIZE];
-    PyObject *str_val[STRING_CACHE_SIZE];
+    /* Global values met lately, by stream and index: almost every call
+     * names one as its callee, and this finds its dict without making and
+     * looking up an identity key. The dicts are borrowed from shared. */
+    struct {
+        const sp_stream *st;
+        uint32_t ref;
+        PyObject *d;
+    } globals_seen[GLOBALS_SEEN];
+    /* The same for call results ({"type": "result", "call": i}), which
+     * BUILD and SETITEMS name as their target again and again; these
+     * references are owned here. */
+    struct {
+        const sp_stream *st;
+        uint32_t ref;
+        PyObject *d;
+    } results_seen[GLOBALS_SEEN];
 } conv;
+
+/* Fixed C strings by address: keys, type names, opcode names. Kept for the
+ * life of the process (the GIL guards them): interning the same ~150 keys
+ * again for every report was most of the cost of a small file's report. */
+static const char *str_key[STRING_CACHE_SIZE];
+static PyObject *str_val[STRING_CACHE_SIZE];
 
 static void conv_init(conv *c)
 {
@@ -85,11 +107,11 @@ static void conv_init(conv *c)
 
 static void conv_release(conv *c)
 {
+    for (int i = 0; i < GLOBALS_SEEN; i++)
+        Py_CLEAR(c->results_seen[i].d);
     Py_CLEAR(c->shared);
     for (int i = 0; i <= SP_V_KIND_COUNT; i++)
         Py_CLEAR(c->elided[i]);
-    for (int i = 0; i < STRING_CACHE_SIZE; i++)
-        Py_CLEAR(c->str_val[i]);
 }
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -102,14 +124,14 @@ static PyObject *cstr(conv *c, const char *s)
     h ^= h >> 9;
     for (size_t n = 0; n < STRING_CACHE_SIZE; n++) {
         size_t i = (h + n) & (STRING_CACHE_SIZE - 1);
-        if (c->str_key[i] == s)
-            return Py_NewRef(c->str_val[i]);
-        if (c->str_key[i] == NULL) {
+        if (str_key[i] == s)
+            return Py_NewRef(str_val[i]);
+        if (str_key[i] == NULL) {
             PyObject *v = PyUnicode_InternFromString(s);
             if (v == NULL)
                 return NULL;
-            c->str_key[i] = s;
-            c->str_val[i] = v;
+            str_key[i] = s;
+            str_val[i] = v;
             return Py_NewRef(v);
         }
     }
@@ -133,6 +155,38 @@ static int put(conv *c, PyObject *d, const char *key, PyObject *v)
     Py_DECREF(v);
     return rc;
 }
+
+/* A new dict holding keys (in this order, values None), for records a
+ * report makes by the thousand: copying a finished table is much cheaper
+ * than growing a fresh dict key by key, and put() then only replaces
+ * values. The table is built once per process. */
+typedef struct dict_template {
+    const char *const *keys;
+    int n;
+    PyObject *dict;
+} dict_template;
+
+static PyObject *dict_like(conv *c, dict_template *t)
+{
+    if (t->dict == NULL) {
+        PyObject *d = PyDict_New();
+        if (d == NULL)
+            return NULL;
+        for (int i = 0; i < t->n; i++) {
+            if (put(c, d, t->keys[i], Py_NewRef(Py_None)) < 0) {
+                Py_DECREF(d);
+                return NULL;
+            }
+        }
+        t->dict = d;
+    }
+    return PyDict_Copy(t->dict);
+}
+
+#define DICT_TEMPLATE(name, ...)                                                                   \
+    static const char *const name##_keys[] = {__VA_ARGS__};                                        \
+    static dict_template name = {name##_keys, (int)(sizeof(name##_keys) / sizeof(name##_keys[0])), \
+                                 NULL}
 
 static PyObject *u64(uint64_t v)
 {
@@ -380,7 +434,39 @@ static int fill_value(conv *c, const sp_stream *st, PyObject *d, const sp_slot *
     }
 }
 
+static PyObject *value_convert_shared(conv *c, const sp_stream *st, const sp_slot *s, int depth);
+
 static PyObject *value_convert(conv *c, const sp_stream *st, const sp_slot *s, int depth)
+{
+    if (s->kind == SP_V_RESULT && depth <= VALUE_MAX_DEPTH) {
+        size_t at = (((uintptr_t)st >> 4) ^ s->ref) & (GLOBALS_SEEN - 1);
+        if (c->results_seen[at].d != NULL && c->results_seen[at].st == st &&
+            c->results_seen[at].ref == s->ref)
+            return Py_NewRef(c->results_seen[at].d);
+        PyObject *d = value_convert_shared(c, st, s, depth);
+        if (d != NULL && d != c->elided[SP_V_RESULT]) {
+            Py_XSETREF(c->results_seen[at].d, Py_NewRef(d));
+            c->results_seen[at].st = st;
+            c->results_seen[at].ref = s->ref;
+        }
+        return d;
+    }
+    if (s->kind != SP_V_GLOBAL || depth > VALUE_MAX_DEPTH)
+        return value_convert_shared(c, st, s, depth);
+    size_t at = (((uintptr_t)st >> 4) ^ s->ref) & (GLOBALS_SEEN - 1);
+    if (c->globals_seen[at].d != NULL && c->globals_seen[at].st == st &&
+        c->globals_seen[at].ref == s->ref)
+        return Py_NewRef(c->globals_seen[at].d);
+    PyObject *d = value_convert_shared(c, st, s, depth);
+    if (d != NULL && d != c->elided[SP_V_GLOBAL]) {
+        c->globals_seen[at].st = st;
+        c->globals_seen[at].ref = s->ref;
+        c->globals_seen[at].d = d;
+    }
+    return d;
+}
+
+static PyObject *value_convert_shared(conv *c, const sp_stream *st, const sp_slot *s, int depth)
 {
     int kind = s->kind;
     if (kind < 0 || kind >= SP_V_KIND_COUNT)
@@ -446,7 +532,9 @@ static PyObject *global_flags(conv *c, uint16_t flags)
 
 static PyObject *global_to_dict(conv *c, const sp_global *g)
 {
-    PyObject *d = PyDict_New();
+    DICT_TEMPLATE(global_template, "module", "name", "raw_module", "raw_name", "offset", "opcode",
+                  "proto", "ext_code", "flags");
+    PyObject *d = dict_like(c, &global_template);
     if (d == NULL)
         return NULL;
     if (put(c, d, "module", name_text(g->module)) < 0 ||
@@ -464,26 +552,51 @@ static PyObject *global_to_dict(conv *c, const sp_global *g)
     return d;
 }
 
+/* The keys of a call record that depend only on its kind, opcode and
+ * flags, already filled in: a file makes many calls of few shapes, and a
+ * copy of the shape then needs only its index, offset, callee (and with
+ * detail its arguments). Shapes are kept for the life of the process; what
+ * they hold (interned names, bools, None) never changes. */
+#define CALL_FLAG_BITS 16 /* every SP_CF_* combination */
+static PyObject *call_shapes[SP_CALL_KIND_COUNT + 1][CALL_FLAG_BITS][SP_N_OPCODES + 1];
+
+static PyObject *call_shape(conv *c, const sp_call *call)
+{
+    DICT_TEMPLATE(call_template, "index", "kind", "opcode", "offset", "callee", "args", "kwargs",
+                  "speculative", "used", "args_unknown", "slotstate");
+    int k = call->kind < SP_CALL_KIND_COUNT ? call->kind : SP_CALL_KIND_COUNT;
+    int op = call->opcode < SP_N_OPCODES ? call->opcode : SP_N_OPCODES;
+    int flags = call->flags & (CALL_FLAG_BITS - 1);
+    PyObject **shape = &call_shapes[k][flags][op];
+
+    if (*shape == NULL) {
+        const char *kind = k < SP_CALL_KIND_COUNT ? call_kind_names[k] : "unknown";
+        PyObject *d = dict_like(c, &call_template);
+        if (d == NULL || put(c, d, "kind", cstr(c, kind)) < 0 ||
+            put(c, d, "opcode", cstr_or_none(c, sp_opcode_name(call->opcode))) < 0 ||
+            put(c, d, "speculative", PyBool_FromLong(flags & SP_CF_SPECULATIVE)) < 0 ||
+            put(c, d, "used", PyBool_FromLong(flags & SP_CF_USED)) < 0 ||
+            put(c, d, "args_unknown", PyBool_FromLong(flags & SP_CF_ARGS_UNKNOWN)) < 0 ||
+            put(c, d, "slotstate", PyBool_FromLong(flags & SP_CF_SLOTSTATE)) < 0) {
+            Py_XDECREF(d);
+            return NULL;
+        }
+        *shape = d;
+    }
+    return PyDict_Copy(*shape);
+}
+
 static PyObject *call_to_dict(conv *c, const sp_stream *st, const sp_call *call)
 {
-    const char *kind = call->kind < SP_CALL_KIND_COUNT ? call_kind_names[call->kind] : "unknown";
-    PyObject *d = PyDict_New();
+    PyObject *d = call_shape(c, call);
     if (d == NULL)
         return NULL;
     if (put(c, d, "index", PyLong_FromUnsignedLong(call->index)) < 0 ||
-        put(c, d, "kind", cstr(c, kind)) < 0 ||
-        put(c, d, "opcode", cstr_or_none(c, sp_opcode_name(call->opcode))) < 0 ||
         put(c, d, "offset", u64(call->offset)) < 0 ||
         put(c, d, "callee", value_convert(c, st, &call->callee, 1)) < 0 ||
-        put(c, d, "args", c->detail ? value_convert(c, st, &call->args, 1) : Py_NewRef(Py_None)) <
-            0 ||
-        put(c, d, "kwargs",
-            call->kind == SP_CALL_NEWOBJ_EX && c->detail ? value_convert(c, st, &call->kwargs, 1)
-                                                         : Py_NewRef(Py_None)) < 0 ||
-        put(c, d, "speculative", PyBool_FromLong(call->flags & SP_CF_SPECULATIVE)) < 0 ||
-        put(c, d, "used", PyBool_FromLong(call->flags & SP_CF_USED)) < 0 ||
-        put(c, d, "args_unknown", PyBool_FromLong(call->flags & SP_CF_ARGS_UNKNOWN)) < 0 ||
-        put(c, d, "slotstate", PyBool_FromLong(call->flags & SP_CF_SLOTSTATE)) < 0) {
+        (c->detail && put(c, d, "args", value_convert(c, st, &call->args, 1)) < 0) ||
+        (c->detail && call->kind == SP_CALL_NEWOBJ_EX &&
+         put(c, d, "kwargs", value_convert(c, st, &call->kwargs, 1)) < 0)) {
         Py_DECREF(d);
         return NULL;
     }
@@ -546,8 +659,12 @@ static PyObject *nested_to_dict(conv *c, const sp_nested *n)
 
 static PyObject *stats_to_dict(conv *c, const sp_stream *st)
 {
+    DICT_TEMPLATE(stats_template, "opcode_counts", "n_ops", "max_stack_depth", "max_mark_depth",
+                  "memo_puts", "memo_gets", "memo_entries", "memo_max_index", "joblib_arrays",
+                  "joblib_array_bytes", "max_container_depth", "string_bytes", "max_string_len",
+                  "n_frames");
     PyObject *counts = PyDict_New();
-    PyObject *d = counts ? PyDict_New() : NULL;
+    PyObject *d = counts ? dict_like(c, &stats_template) : NULL;
     if (d == NULL)
         goto error;
     for (int i = 0; i < SP_N_OPCODES; i++) {
@@ -631,7 +748,10 @@ static PyObject *stream_to_dict(conv *c, const sp_stream *st)
 {
     const char *end = st->end_kind <= SP_END_LIMIT ? end_kind_names[st->end_kind] : "error";
     int has_error = st->error[0] != '\0' || st->end_kind == SP_END_ERROR;
-    PyObject *d = PyDict_New();
+    DICT_TEMPLATE(stream_template, "start", "end", "end_kind", "error", "error_offset", "proto",
+                  "max_proto", "speculative", "speculative_offset", "globals", "calls", "anomalies",
+                  "nested", "result", "stats");
+    PyObject *d = dict_like(c, &stream_template);
     if (d == NULL)
         return NULL;
     if (put(c, d, "start", u64(st->start)) < 0 || put(c, d, "end", u64(st->end)) < 0 ||
@@ -680,17 +800,24 @@ static PyObject *streams_to_list(conv *c, const sp_result *result)
 static PyObject *float_list(const float *values, size_t n)
 {
     PyObject *list = PyList_New((Py_ssize_t)n);
-    if (list == NULL)
-        return NULL;
+    PyObject *zero = PyFloat_FromDouble(0.0);
+    if (list == NULL || zero == NULL)
+        goto error;
     for (size_t i = 0; i < n; i++) {
-        PyObject *f = PyFloat_FromDouble(values ? values[i] : 0.0);
-        if (f == NULL) {
-            Py_DECREF(list);
-            return NULL;
-        }
+        /* most features of a file are zero: one shared float for them */
+        double x = values ? values[i] : 0.0;
+        PyObject *f = x == 0.0 && !signbit(x) ? Py_NewRef(zero) : PyFloat_FromDouble(x);
+        if (f == NULL)
+            goto error;
         PyList_SET_ITEM(list, (Py_ssize_t)i, f);
     }
+    Py_DECREF(zero);
     return list;
+
+error:
+    Py_XDECREF(list);
+    Py_XDECREF(zero);
+    return NULL;
 }
 
 static PyObject *reasons_list(const sp_verdict *v)
@@ -811,10 +938,14 @@ PyObject *sp_report_from_file(const sp_file *file, uint64_t input_len, const flo
     int gc_was_enabled = PyGC_Disable();
     PyObject *d = NULL;
 
+    DICT_TEMPLATE(report_template, "input_len", "format", "features", "feature_version", "verdict",
+                  "score", "reasons", "streams", "trailing_offset", "trailing_len", "limit_hit",
+                  "limit_detail", "records", "container_anomalies", "container_error");
+
     c.shared = PyDict_New();
     if (c.shared == NULL)
         goto error;
-    d = PyDict_New();
+    d = dict_like(&c, &report_template);
     if (d == NULL)
         goto error;
     if (fill_top(&c, d, file->format[0] ? file->format : "unknown", input_len, features, n_features,

@@ -1,7 +1,12 @@
+#define _DEFAULT_SOURCE /* MADV_HUGEPAGE, MAP_ANONYMOUS */
 #include "sp_arena.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 /* Chunks grow geometrically so that a large scan makes few mallocs, but
  * start small so that scanning a tiny pickle stays cheap. */
@@ -12,6 +17,7 @@ struct sp_arena_chunk {
     sp_arena_chunk *next;
     size_t size;
     size_t used;
+    int mapped; /* from chunk_map, not malloc */
     /* followed by 16-aligned storage */
 };
 
@@ -25,13 +31,59 @@ void sp_arena_init(sp_arena *arena, size_t cap)
     arena->exhausted = 0;
 }
 
+/* Large chunks are mapped with transparent huge pages where the kernel
+ * offers them: a scan that keeps millions of values alive (every memoized
+ * container stays alive to the end of its stream, as in the loader) would
+ * otherwise spend as long in 4 KB page faults as in the machine itself. */
+#define SP_HUGE_CHUNK ((size_t)2 * 1024 * 1024)
+
+/* A chunk of at least total bytes, header included; sets its size. */
+static sp_arena_chunk *chunk_new(size_t total)
+{
+    sp_arena_chunk *chunk = NULL;
+
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (total >= SP_HUGE_CHUNK) {
+        /* whole huge pages: the kernel aligns such a mapping to them */
+        size_t mapped = (total + SP_HUGE_CHUNK - 1) & ~(SP_HUGE_CHUNK - 1);
+        void *p = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+        if (p != MAP_FAILED) {
+            /* only advice: without huge pages the mapping still works */
+            (void)madvise(p, mapped, MADV_HUGEPAGE);
+            chunk = p;
+            chunk->mapped = 1;
+            chunk->size = mapped - SP_HEADER_SIZE;
+            return chunk;
+        }
+    }
+#endif
+    chunk = malloc(total);
+    if (chunk != NULL) {
+        chunk->mapped = 0;
+        chunk->size = total - SP_HEADER_SIZE;
+    }
+    return chunk;
+}
+
+static void chunk_free(sp_arena_chunk *chunk)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (chunk->mapped) {
+        munmap(chunk, SP_HEADER_SIZE + chunk->size);
+        return;
+    }
+#endif
+    free(chunk);
+}
+
 void sp_arena_release(sp_arena *arena)
 {
     sp_arena_chunk *chunk = arena->head;
 
     while (chunk != NULL) {
         sp_arena_chunk *next = chunk->next;
-        free(chunk);
+        chunk_free(chunk);
         chunk = next;
     }
     arena->head = NULL;
@@ -67,14 +119,13 @@ static void *arena_take(sp_arena *arena, size_t size, int zero)
     if (chunk == NULL || chunk->size - chunk->used < need) {
         size_t csize = chunk == NULL ? SP_CHUNK_MIN : chunk->size * 2;
 
-        if (csize > SP_CHUNK_MAX)
-            csize = SP_CHUNK_MAX;
+        if (csize > SP_CHUNK_MAX - SP_HEADER_SIZE)
+            csize = SP_CHUNK_MAX - SP_HEADER_SIZE;
         if (csize < need)
             csize = need;
-        chunk = malloc(SP_HEADER_SIZE + csize);
+        chunk = chunk_new(SP_HEADER_SIZE + csize);
         if (chunk == NULL)
             goto refuse;
-        chunk->size = csize;
         chunk->used = 0;
         chunk->next = arena->head;
         arena->head = chunk;

@@ -174,6 +174,7 @@ const char *sp_feature_description(size_t i)
  * bounded: slots visited and bytes examined. */
 #define WALK_BUDGET (1u << 20)
 #define STRING_BYTE_BUDGET (16u << 20)
+#define STRING_CLASS_CACHE 128 /* power of two */
 
 typedef struct acc {
     double op[SP_N_OPCODES];
@@ -192,6 +193,13 @@ typedef struct acc {
     uint64_t *hashes;
     size_t n_hashes, hashes_cap;
     uint64_t walk_budget, byte_budget;
+    /* classes of strings already examined: the memo hands the same string
+     * to many calls (a class name, a dtype), and it need not be read again */
+    struct {
+        const uint8_t *s;
+        uint64_t len;
+        unsigned cls;
+    } seen[STRING_CLASS_CACHE];
 } acc;
 
 typedef struct string_hits {
@@ -208,7 +216,16 @@ static void on_string(const uint8_t *s, uint64_t len, void *ctx)
     if (take > h->a->byte_budget)
         take = h->a->byte_budget;
     h->a->byte_budget -= take;
-    unsigned cls = sp_string_class(s, take);
+    uintptr_t at = ((uintptr_t)s >> 3 ^ (uintptr_t)take) & (STRING_CLASS_CACHE - 1);
+    unsigned cls;
+    if (h->a->seen[at].s == s && h->a->seen[at].len == take) {
+        cls = h->a->seen[at].cls;
+    } else {
+        cls = sp_string_class(s, take);
+        h->a->seen[at].s = s;
+        h->a->seen[at].len = take;
+        h->a->seen[at].cls = cls;
+    }
     if (cls & SP_STR_CODE)
         h->a->s_code++;
     if (cls & SP_STR_SHELL)
@@ -385,7 +402,8 @@ static size_t distinct(uint64_t *h, size_t n)
 
 static float lg(double x)
 {
-    return (float)log1p(x > 0 ? x : 0);
+    /* log1p(0) is 0: most counts of a file are */
+    return x > 0 ? (float)log1p(x) : 0.0f;
 }
 
 static float share(double part, double whole)

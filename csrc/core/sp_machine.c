@@ -223,13 +223,13 @@ static int record_call(sp_machine *m, uint8_t kind, sp_slot callee, sp_slot args
     return 0;
 }
 
-static sp_slot none_slot(void)
+/* Slots are built as whole initialisers rather than field by field into a
+ * zeroed copy: the compiler then stores them straight into the stack,
+ * where a copy of a partly byte-written temporary stalls on store
+ * forwarding. */
+static inline sp_slot none_slot(void)
 {
-    sp_slot s;
-
-    memset(&s, 0, sizeof(s));
-    s.kind = SP_V_NONE;
-    return s;
+    return (sp_slot){.kind = SP_V_NONE};
 }
 
 /* ---- reading the input ------------------------------------------------ */
@@ -253,7 +253,7 @@ static int straddle(sp_machine *m)
     return 0;
 }
 
-static int read_bytes(sp_machine *m, uint64_t n, const uint8_t **out)
+static int read_bytes_slow(sp_machine *m, uint64_t n, const uint8_t **out)
 {
     if (m->frame_end && m->pos < m->frame_end && m->frame_end - m->pos < n)
         SP_TRY(straddle(m));
@@ -262,6 +262,18 @@ static int read_bytes(sp_machine *m, uint64_t n, const uint8_t **out)
     *out = m->buf + m->pos;
     m->pos += n;
     return 0;
+}
+
+/* Inlined where the argument lies inside its frame and the input: every
+ * opcode with an argument comes through here. */
+static inline int read_bytes(sp_machine *m, uint64_t n, const uint8_t **out)
+{
+    if ((m->frame_end == 0 || m->frame_end - m->pos >= n) && m->len - m->pos >= n) {
+        *out = m->buf + m->pos;
+        m->pos += n;
+        return 0;
+    }
+    return read_bytes_slow(m, n, out);
 }
 
 /* A line as _Unpickler_Readline returns it: *len counts the '\n'. */
@@ -314,7 +326,7 @@ static int read_size(sp_machine *m, int nbytes, uint64_t *size, const char *what
 
 /* ---- the stack -------------------------------------------------------- */
 
-static int push(sp_machine *m, sp_slot v)
+static int push_slow(sp_machine *m, sp_slot v)
 {
     if (m->sp >= m->stack_cap) {
         if (m->sp >= m->lim->max_stack) {
@@ -333,12 +345,38 @@ static int push(sp_machine *m, sp_slot v)
     return 0;
 }
 
+/* The common case inlined: room on the stack. */
+static inline int push(sp_machine *m, sp_slot v)
+{
+    if (m->sp < m->stack_cap) {
+        sp_slot_copy(&m->stack[m->sp++], &v);
+        if (m->sp > m->st->max_stack_depth)
+            m->st->max_stack_depth = m->sp;
+        return 0;
+    }
+    return push_slow(m, v);
+}
+
+/* The new top slot when there is room, for pushes that write a scalar's
+ * fields in place; NULL when push_slow must grow the stack. */
+static inline sp_slot *push_room(sp_machine *m)
+{
+    sp_slot *top;
+
+    if (m->sp >= m->stack_cap)
+        return NULL;
+    top = &m->stack[m->sp++];
+    if (m->sp > m->st->max_stack_depth)
+        m->st->max_stack_depth = m->sp;
+    return top;
+}
+
 /* PDATA_POP: ownership of the popped reference passes to the caller. */
 static int pop(sp_machine *m, sp_slot *out)
 {
     if (m->sp <= m->fence)
         return underflow(m);
-    *out = m->stack[--m->sp];
+    sp_slot_copy(out, &m->stack[--m->sp]);
     return 0;
 }
 
@@ -381,7 +419,7 @@ static int pop_into(sp_machine *m, uint8_t kind, uint32_t start, sp_slot *out)
         return out_of_memory(m);
     for (uint32_t i = start; i < m->sp; i++) {
         mark_used(m, &m->stack[i]);
-        if (sp_obj_append(m, obj, m->stack[i]) < 0) {
+        if (sp_obj_append(m, obj, &m->stack[i]) < 0) {
             /* items not yet moved are still owned by the stack */
             m->stack[i].kind = SP_V_NONE;
             clear_from(m, start);
@@ -420,13 +458,9 @@ static sp_slot make_container(sp_obj *obj)
 
 /* ---- values ----------------------------------------------------------- */
 
-static sp_slot int_slot(int64_t v)
+static inline sp_slot int_slot(int64_t v)
 {
-    sp_slot s = none_slot();
-
-    s.kind = SP_V_INT;
-    s.u.i = v;
-    return s;
+    return (sp_slot){.kind = SP_V_INT, .u = {.i = v}};
 }
 
 static void note_string(sp_machine *m, uint64_t len)
@@ -446,14 +480,34 @@ static int string_too_long(sp_machine *m, uint64_t size)
 
 static int push_text(sp_machine *m, uint8_t kind, const uint8_t *p, uint64_t len, uint8_t flags)
 {
-    sp_slot s = none_slot();
+    sp_slot *top;
 
-    s.kind = kind;
-    s.flags = flags;
-    s.u.p = p;
-    s.len = len;
     note_string(m, len);
-    return push(m, s);
+    top = push_room(m);
+    if (top == NULL)
+        return push_slow(m, (sp_slot){.kind = kind, .flags = flags, .u = {.p = p}, .len = len});
+    top->kind = kind;
+    top->flags = flags;
+    top->reserved = 0;
+    top->ref = 0;
+    top->u.p = p;
+    top->len = len;
+    return 0;
+}
+
+static int push_int(sp_machine *m, int64_t v)
+{
+    sp_slot *top = push_room(m);
+
+    if (top == NULL)
+        return push_slow(m, int_slot(v));
+    top->kind = SP_V_INT;
+    top->flags = 0;
+    top->reserved = 0;
+    top->ref = 0;
+    top->u.i = v;
+    top->len = 0;
+    return 0;
 }
 
 static int push_intparse(sp_machine *m, sp_intparse r, const uint8_t *text, uint64_t text_len)
@@ -873,7 +927,7 @@ static int do_append(sp_machine *m, uint32_t x)
     if (target.kind == SP_V_LIST) {
         for (uint32_t i = x; i < len; i++) {
             mark_used(m, &m->stack[i]);
-            if (sp_obj_append(m, target.u.obj, m->stack[i]) < 0) {
+            if (sp_obj_append(m, target.u.obj, &m->stack[i]) < 0) {
                 m->stack[i].kind = SP_V_NONE;
                 clear_from(m, x);
                 return out_of_memory(m);
@@ -951,7 +1005,7 @@ static int do_setitems(sp_machine *m, int64_t x)
         }
         for (int64_t i = x; i < len; i++) {
             mark_used(m, &m->stack[i]);
-            if (sp_obj_append(m, target.u.obj, m->stack[i]) < 0) {
+            if (sp_obj_append(m, target.u.obj, &m->stack[i]) < 0) {
                 m->stack[i].kind = SP_V_NONE;
                 clear_from(m, (uint32_t)x);
                 return out_of_memory(m);
@@ -972,8 +1026,8 @@ static int do_setitems(sp_machine *m, int64_t x)
             }
             sp_slot_incref(&m->stack[i]);
             sp_slot_incref(&m->stack[i + 1]);
-            if (sp_obj_append(m, pair, m->stack[i]) < 0 ||
-                sp_obj_append(m, pair, m->stack[i + 1]) < 0) {
+            if (sp_obj_append(m, pair, &m->stack[i]) < 0 ||
+                sp_obj_append(m, pair, &m->stack[i + 1]) < 0) {
                 clear_from(m, (uint32_t)x);
                 return out_of_memory(m);
             }
@@ -1051,7 +1105,7 @@ static int load_additems(sp_machine *m)
             }
         for (uint32_t i = mark; i < len; i++) {
             mark_used(m, &m->stack[i]);
-            if (sp_obj_append(m, target.u.obj, m->stack[i]) < 0) {
+            if (sp_obj_append(m, target.u.obj, &m->stack[i]) < 0) {
                 m->stack[i].kind = SP_V_NONE;
                 clear_from(m, mark);
                 return out_of_memory(m);
@@ -1593,7 +1647,7 @@ static int load_binint(sp_machine *m, int nbytes)
     v = (int64_t)le_uint(p, nbytes);
     if (nbytes == 4 && (v & 0x80000000LL))
         v -= 0x100000000LL;
-    return push(m, int_slot(v));
+    return push_int(m, v);
 }
 
 static int load_counted_long(sp_machine *m, int nbytes)
@@ -1632,7 +1686,6 @@ static int load_float(sp_machine *m)
     const uint8_t *line;
     uint64_t len;
     sp_floatparse r;
-    sp_slot s = none_slot();
 
     SP_TRY(read_line(m, &line, &len));
     if (len < 2)
@@ -1642,23 +1695,20 @@ static int load_float(sp_machine *m)
         return fail(m, "could not convert string to float");
     if (r.noncanonical)
         add_anomaly(m, SP_AN_NONCANONICAL_NUMBER, NULL);
-    s.kind = SP_V_FLOAT;
-    s.u.f = r.value;
-    return push(m, s);
+    return push(m, (sp_slot){.kind = SP_V_FLOAT, .u = {.f = r.value}});
 }
 
 static int load_binfloat(sp_machine *m)
 {
     const uint8_t *p;
     uint64_t bits = 0;
-    sp_slot s = none_slot();
+    double f;
 
     SP_TRY(read_bytes(m, 8, &p));
     for (int i = 0; i < 8; i++)
         bits = (bits << 8) | p[i];
-    s.kind = SP_V_FLOAT;
-    memcpy(&s.u.f, &bits, sizeof(double));
-    return push(m, s);
+    memcpy(&f, &bits, sizeof(double));
+    return push(m, (sp_slot){.kind = SP_V_FLOAT, .u = {.f = f}});
 }
 
 /* ---- strings ---------------------------------------------------------- */
@@ -1856,12 +1906,8 @@ static int step(sp_machine *m, uint8_t op)
     case SP_OP_NONE:
         return push(m, none_slot());
     case SP_OP_NEWTRUE:
-    case SP_OP_NEWFALSE: {
-        sp_slot s = none_slot();
-        s.kind = SP_V_BOOL;
-        s.u.i = op == SP_OP_NEWTRUE;
-        return push(m, s);
-    }
+    case SP_OP_NEWFALSE:
+        return push(m, (sp_slot){.kind = SP_V_BOOL, .u = {.i = op == SP_OP_NEWTRUE}});
     case SP_OP_BININT:
         return load_binint(m, 4);
     case SP_OP_BININT1:

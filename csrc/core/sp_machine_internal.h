@@ -72,8 +72,9 @@ typedef struct sp_machine {
 
 /* ---- containers (sp_objects.c) ---------------------------------------- */
 sp_obj *sp_obj_new(sp_machine *m, uint8_t kind, uint64_t offset);
-/* Takes ownership of item. Returns -1 only when memory ran out. */
-int sp_obj_append(sp_machine *m, sp_obj *obj, sp_slot item);
+/* Takes ownership of the reference *item holds (the caller then marks the
+ * slot moved). Returns -1 only when memory ran out. */
+int sp_obj_append(sp_machine *m, sp_obj *obj, const sp_slot *item);
 void sp_slot_incref(const sp_slot *slot);
 void sp_slot_decref(sp_machine *m, const sp_slot *slot);
 

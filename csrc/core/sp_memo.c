@@ -80,7 +80,8 @@ static int dense_grow(sp_machine *m, uint64_t key)
 
     while (ncap <= key)
         ncap *= 2;
-    values = sp_arena_alloc(m->arena, sizeof(sp_slot) * ncap);
+    /* only the used flags need zeroing: a value is read only where set */
+    values = sp_arena_alloc_raw(m->arena, sizeof(sp_slot) * ncap);
     used = sp_arena_alloc(m->arena, ncap);
     if (values == NULL || used == NULL)
         return -1;
@@ -128,9 +129,14 @@ static int dense_grow(sp_machine *m, uint64_t key)
 
 int sp_memo_put(sp_machine *m, uint64_t key, const sp_slot *value, int *overwrote)
 {
-    sp_slot copy = *value;
+    /* whole fields, not a byte changed in a copy: see none_slot */
+    sp_slot copy = {.kind = value->kind,
+                    .flags = (uint8_t)(value->flags | SP_VF_FROM_MEMO),
+                    .reserved = value->reserved,
+                    .ref = value->ref,
+                    .u = value->u,
+                    .len = value->len};
 
-    copy.flags |= SP_VF_FROM_MEMO;
     *overwrote = 0;
     if (key >= m->memo_dense_cap && key < (uint64_t)m->memo_len * 2 + SP_MEMO_DENSE_SLACK &&
         key < UINT32_MAX / 2) {

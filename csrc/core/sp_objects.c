@@ -67,7 +67,7 @@ sp_obj *sp_obj_new(sp_machine *m, uint8_t kind, uint64_t offset)
     obj->depth = 1;
     obj->offset = offset;
     obj->items = obj->inline_items;
-    obj->cap = 2;
+    obj->cap = SP_INLINE_ITEMS;
     return obj;
 }
 
@@ -115,16 +115,18 @@ void sp_slot_decref(sp_machine *m, const sp_slot *slot)
     }
 }
 
-int sp_obj_append(sp_machine *m, sp_obj *obj, sp_slot item)
+int sp_obj_append(sp_machine *m, sp_obj *obj, const sp_slot *item)
 {
     obj->n_total++;
-    if (!sp_slot_hashable(&item))
+    if (!sp_slot_hashable(item))
         obj->flags |= SP_OF_UNHASHABLE;
-    if (sp_kind_is_opaque(item.kind) ||
-        (sp_kind_is_container(item.kind) && (item.u.obj->flags & SP_OF_HAS_OPAQUE)))
+    if (sp_kind_is_opaque(item->kind) ||
+        (sp_kind_is_container(item->kind) && (item->u.obj->flags & SP_OF_HAS_OPAQUE)))
         obj->flags |= SP_OF_HAS_OPAQUE;
-    if (sp_kind_is_container(item.kind)) {
-        uint32_t d = (uint32_t)item.u.obj->depth + 1;
+    if (sp_kind_is_container(item->kind) || sp_slot_looks_like_pickle(item))
+        obj->flags |= SP_OF_SEARCHABLE;
+    if (sp_kind_is_container(item->kind)) {
+        uint32_t d = (uint32_t)item->u.obj->depth + 1;
 
         if (d > 65535)
             d = 65535;
@@ -133,15 +135,18 @@ int sp_obj_append(sp_machine *m, sp_obj *obj, sp_slot item)
     }
     if (obj->n_kept >= SP_KEEP_ITEMS) {
         obj->flags |= SP_OF_TRUNCATED;
-        sp_slot_decref(m, &item);
+        sp_slot_decref(m, item);
         return 0;
     }
     if (obj->n_kept == obj->cap) {
-        int c = obj->cap ? item_class(obj->cap) + 1 : 0;
+        /* out of the inline items: the smallest class that holds one more */
+        int c = obj->items == obj->inline_items ? item_class(obj->cap + 1)
+                : obj->cap                      ? item_class(obj->cap) + 1
+                                                : 0;
         sp_slot *grown = items_alloc(m, c);
 
         if (grown == NULL) {
-            sp_slot_decref(m, &item);
+            sp_slot_decref(m, item);
             return -1;
         }
         if (obj->n_kept)
@@ -150,6 +155,6 @@ int sp_obj_append(sp_machine *m, sp_obj *obj, sp_slot item)
         obj->items = grown;
         obj->cap = class_capacity(c);
     }
-    obj->items[obj->n_kept++] = item;
+    sp_slot_copy(&obj->items[obj->n_kept++], item);
     return 0;
 }

@@ -124,16 +124,6 @@ static const uint8_t *payload_bytes(sp_result *res, const sp_slot *v, uint64_t *
     return NULL;
 }
 
-static int looks_like_pickle(const sp_slot *v)
-{
-    if (v->kind == SP_V_BYTES || v->kind == SP_V_BYTEARRAY)
-        return v->len >= 4 && v->u.p[0] == 0x80 && v->u.p[1] <= 5;
-    /* U+0080 encodes as C2 80 */
-    if (v->kind == SP_V_STR)
-        return v->len >= 5 && v->u.p[0] == 0xc2 && v->u.p[1] == 0x80 && v->u.p[2] <= 5;
-    return 0;
-}
-
 /* Values are DAGs (the memo shares containers): each container is
  * visited once per walk, or 64 levels of shared lists would take 64^depth
  * steps. */
@@ -149,7 +139,7 @@ static sp_status search_value(sp_result *res, const sp_limits *limits, sp_stream
         v->u.obj->walk_mark = root->walk_epoch;
     }
 
-    if (looks_like_pickle(v) && root->nested_attempts < SP_MAX_LOOKS_LIKE) {
+    if (sp_slot_looks_like_pickle(v) && root->nested_attempts < SP_MAX_LOOKS_LIKE) {
         uint64_t len;
         const uint8_t *data;
 
@@ -167,7 +157,14 @@ static sp_status search_value(sp_result *res, const sp_limits *limits, sp_stream
     }
     if (sp_kind_is_container(v->kind) && depth < SP_NESTED_SEARCH_DEPTH) {
         for (uint32_t i = 0; i < v->u.obj->n_kept; i++) {
-            status = search_value(res, limits, st, &v->u.obj->items[i], depth + 1, err);
+            const sp_slot *item = &v->u.obj->items[i];
+
+            /* most items are scalars, or containers of scalars, with
+             * nothing to search */
+            if (sp_kind_is_container(item->kind) ? !(item->u.obj->flags & SP_OF_SEARCHABLE)
+                                                 : !sp_slot_looks_like_pickle(item))
+                continue;
+            status = search_value(res, limits, st, item, depth + 1, err);
             if (status != SP_OK)
                 return status;
         }
@@ -300,6 +297,22 @@ static int is_garbage(const sp_stream *st)
            st->anomaly_counts[SP_AN_UNKNOWN_OPCODE] == 1 && st->n_globals == 0 && st->n_calls == 0;
 }
 
+/* Room for one more stream. Most inputs hold one pickle: the array starts
+ * at one stream (over a kilobyte each) rather than the arena's usual eight,
+ * which a small file would pay for in zeroing. */
+static int grow_streams(sp_result *res)
+{
+    if (res->streams_cap == 0) {
+        res->streams = sp_arena_alloc_raw(res->arena, sizeof(sp_stream));
+        if (res->streams == NULL)
+            return -1;
+        res->streams_cap = 1;
+        return 0;
+    }
+    return sp_arena_grow(res->arena, (void **)&res->streams, &res->streams_cap, res->n_streams + 1,
+                         sizeof(sp_stream));
+}
+
 static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *err)
 {
     uint64_t off = 0;
@@ -315,8 +328,7 @@ static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *
                                       off, "too many pickles back to back", limits->max_events);
             break;
         }
-        if (sp_arena_grow(res->arena, (void **)&res->streams, &res->streams_cap, res->n_streams + 1,
-                          sizeof(sp_stream)) < 0) {
+        if (grow_streams(res) < 0) {
             note_limit(res, "memory cap reached");
             break;
         }

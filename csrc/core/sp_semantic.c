@@ -118,7 +118,8 @@ int sp_call_invokes(const sp_call *c)
 
 /* ---- strings ---------------------------------------------------------- */
 
-/* Python source fragments. Matched case-sensitively: code is. */
+/* Python source fragments. Matched case-sensitively: code is. Every mark
+ * here and in shell_marks is at least two bytes long (find_marks). */
 static const char *const code_marks[] = {
     "import ",      "exec(",         "eval(",       "__import__",     "lambda:",   "lambda ",
     "os.system",    "subprocess",    "socket",      "base64",         "b64decode", "compile(",
@@ -142,9 +143,10 @@ static int looks_binary(const uint8_t *s, size_t n)
 {
     size_t probe = n < 256 ? n : 256, other = 0;
 
+    /* counted without a branch per byte: binary data mispredicts them */
     for (size_t i = 0; i < probe; i++)
-        if (!((s[i] >= 0x20 && s[i] < 0x7f) || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
-            other++;
+        other +=
+            !((s[i] >= 0x20 && s[i] < 0x7f) | (s[i] == '\t') | (s[i] == '\n') | (s[i] == '\r'));
     return other * 4 > probe;
 }
 
@@ -176,34 +178,107 @@ static void index_marks(mark_index *ix, const char *const *marks, size_t count)
 
 static void build_mark_indexes(void);
 
-static int has_mark(const uint8_t *s, size_t n, const char *const *marks, const mark_index *ix,
-                    int fold)
+/* 1 when one of the marks starts at s[0] (n bytes available). */
+static int mark_at(const uint8_t *s, size_t n, const char *const *marks, const mark_index *ix,
+                   int fold)
 {
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = s[i];
+    uint8_t c = s[0];
 
-        if (fold && c >= 'A' && c <= 'Z')
-            c = (uint8_t)(c - 'A' + 'a');
-        for (uint8_t w = 0; w < ix->count[c]; w++) {
-            uint8_t k = ix->which[c][w];
-            const char *mk = marks[k];
-            size_t len = ix->length[k], j;
+    if (fold && c >= 'A' && c <= 'Z')
+        c = (uint8_t)(c - 'A' + 'a');
+    for (uint8_t w = 0; w < ix->count[c]; w++) {
+        uint8_t k = ix->which[c][w];
+        const char *mk = marks[k];
+        size_t len = ix->length[k], j;
 
-            if (len > n - i)
-                continue;
-            for (j = 1; j < len; j++) {
-                uint8_t d = s[i + j];
+        if (len > n)
+            continue;
+        for (j = 1; j < len; j++) {
+            uint8_t d = s[j];
 
-                if (fold && d >= 'A' && d <= 'Z')
-                    d = (uint8_t)(d - 'A' + 'a');
-                if (d != (uint8_t)mk[j])
-                    break;
-            }
-            if (j == len)
-                return 1;
+            if (fold && d >= 'A' && d <= 'Z')
+                d = (uint8_t)(d - 'A' + 'a');
+            if (d != (uint8_t)mk[j])
+                break;
         }
+        if (j == len)
+            return 1;
     }
     return 0;
+}
+
+/* Every mark is at least two bytes long, so a mark can only start where
+ * the next two bytes are the first two of some mark (in any case, for the
+ * shell marks). One byte per byte pair, indexed by the two bytes as they
+ * lie in memory: in binary payloads almost no position passes, and the
+ * marks are compared only where one does. */
+static uint8_t mark_pairs[65536];
+
+static uint16_t pair_key(uint8_t a, uint8_t b)
+{
+    uint8_t two[2] = {a, b};
+    uint16_t key;
+
+    memcpy(&key, two, sizeof key);
+    return key;
+}
+
+static void add_pairs(const char *const *marks, size_t count, int fold)
+{
+    for (size_t k = 0; k < count; k++) {
+        uint8_t a = (uint8_t)marks[k][0], b = (uint8_t)marks[k][1];
+        uint8_t ua = fold && a >= 'a' && a <= 'z' ? (uint8_t)(a - 'a' + 'A') : a;
+        uint8_t ub = fold && b >= 'a' && b <= 'z' ? (uint8_t)(b - 'a' + 'A') : b;
+
+        mark_pairs[pair_key(a, b)] = 1;
+        mark_pairs[pair_key(ua, b)] = 1;
+        mark_pairs[pair_key(a, ub)] = 1;
+        mark_pairs[pair_key(ua, ub)] = 1;
+    }
+}
+
+static inline unsigned pair_may_start(const uint8_t *p)
+{
+    uint16_t key;
+
+    memcpy(&key, p, sizeof key);
+    return mark_pairs[key];
+}
+
+/* SP_STR_CODE and SP_STR_SHELL of s[0..n): the code marks matched exactly,
+ * the shell marks on ASCII-lowercased text. */
+static unsigned find_marks(const uint8_t *s, size_t n)
+{
+    unsigned found = 0;
+    size_t i = 0;
+
+    while (i + 1 < n) {
+        size_t block = n - 1 - i < 16 ? n - 1 - i : 16;
+        unsigned any = 0;
+
+        if (block == 16) {
+            /* fixed count: unrolled, no branch per position */
+#pragma GCC unroll 16
+            for (size_t k = 0; k < 16; k++)
+                any |= pair_may_start(s + i + k);
+        } else {
+            for (size_t k = 0; k < block; k++)
+                any |= pair_may_start(s + i + k);
+        }
+        for (size_t k = 0; any && k < block; k++) {
+            if (!pair_may_start(s + i + k))
+                continue;
+            if (!(found & SP_STR_CODE) && mark_at(s + i + k, n - i - k, code_marks, &code_index, 0))
+                found |= SP_STR_CODE;
+            if (!(found & SP_STR_SHELL) &&
+                mark_at(s + i + k, n - i - k, shell_marks, &shell_index, 1))
+                found |= SP_STR_SHELL;
+            if (found == (SP_STR_CODE | SP_STR_SHELL))
+                return found;
+        }
+        i += block;
+    }
+    return found;
 }
 
 /* Attribute and module names an attack reaches for through getattr,
@@ -291,6 +366,11 @@ static int eq_mark(const uint8_t *s, size_t n, const char *mark)
 
 /* First bytes of danger_names: most components are rejected by one test. */
 static uint64_t danger_first[4];
+/* The names by first byte (a bit per index) and their lengths. */
+#define SP_DANGER_NAMES (sizeof danger_names / sizeof danger_names[0])
+#define SP_DANGER_WORDS 2
+static uint64_t danger_by_first[256][SP_DANGER_WORDS];
+static uint8_t danger_len[SP_DANGER_NAMES];
 
 static int component_is_danger(const uint8_t *s, size_t n)
 {
@@ -307,9 +387,14 @@ static int component_is_danger(const uint8_t *s, size_t n)
     }
     if ((n >= 5 && memcmp(s, "popen", 5) == 0) || (n >= 5 && memcmp(s, "spawn", 5) == 0))
         return 1;
-    for (size_t i = 0; i < sizeof danger_names / sizeof danger_names[0]; i++)
-        if (eq_mark(s, n, danger_names[i]))
-            return 1;
+    for (unsigned w = 0; w < SP_DANGER_WORDS; w++) {
+        for (uint64_t m = danger_by_first[s[0]][w]; m != 0; m &= m - 1) {
+            unsigned k = w * 64 + (unsigned)__builtin_ctzll(m);
+
+            if (danger_len[k] == n && memcmp(s, danger_names[k], n) == 0)
+                return 1;
+        }
+    }
     return 0;
 }
 
@@ -332,12 +417,18 @@ int sp_string_names_danger(const uint8_t *s, uint64_t len)
 
 static void build_mark_indexes(void)
 {
-    for (size_t i = 0; i < sizeof danger_names / sizeof danger_names[0]; i++) {
+    _Static_assert(SP_DANGER_NAMES <= 64 * SP_DANGER_WORDS,
+                   "danger_by_first holds one bit per name");
+    for (size_t i = 0; i < SP_DANGER_NAMES; i++) {
         uint8_t c = (uint8_t)danger_names[i][0];
         danger_first[c >> 6] |= (uint64_t)1 << (c & 63);
+        danger_by_first[c][i / 64] |= (uint64_t)1 << (i % 64);
+        danger_len[i] = (uint8_t)strlen(danger_names[i]);
     }
     index_marks(&code_index, code_marks, sizeof code_marks / sizeof code_marks[0]);
     index_marks(&shell_index, shell_marks, sizeof shell_marks / sizeof shell_marks[0]);
+    add_pairs(code_marks, sizeof code_marks / sizeof code_marks[0], 0);
+    add_pairs(shell_marks, sizeof shell_marks / sizeof shell_marks[0], 1);
 }
 
 unsigned sp_string_class(const uint8_t *s, uint64_t len)
@@ -353,10 +444,7 @@ unsigned sp_string_class(const uint8_t *s, uint64_t len)
      * the callee and in the nested-pickle search. */
     if (!looks_binary(s, n)) {
         pthread_once(&mark_index_once, build_mark_indexes);
-        if (has_mark(s, n, code_marks, &code_index, 0))
-            flags |= SP_STR_CODE;
-        if (has_mark(s, n, shell_marks, &shell_index, 1))
-            flags |= SP_STR_SHELL;
+        flags |= find_marks(s, n);
     }
     if (sp_string_names_danger(s, len))
         flags |= SP_STR_DANGER;
@@ -382,8 +470,17 @@ static void walk(const sp_slot *v, sp_string_fn fn, void *ctx, uint64_t *budget,
     case SP_V_FROZENSET:
         if (!v->u.obj || depth >= SP_WALK_DEPTH)
             return;
-        for (uint32_t i = 0; i < v->u.obj->n_kept && *budget; i++)
-            walk(&v->u.obj->items[i], fn, ctx, budget, depth + 1);
+        for (uint32_t i = 0; i < v->u.obj->n_kept && *budget; i++) {
+            const sp_slot *item = &v->u.obj->items[i];
+
+            /* a scalar costs its slot of budget and nothing else: no call */
+            if (item->kind < SP_V_STR || item->kind == SP_V_BUFFER || item->kind == SP_V_GLOBAL ||
+                item->kind == SP_V_RESULT) {
+                (*budget)--;
+                continue;
+            }
+            walk(item, fn, ctx, budget, depth + 1);
+        }
         return;
     default:
         return;

@@ -1,6 +1,7 @@
 #include "sp_text.h"
 
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -33,6 +34,9 @@
 /* Enough significant digits to round any decimal to the nearest double,
  * provided a nonzero tail is remembered as one extra digit. */
 #define SP_FLOAT_KEEP_DIGITS 800
+/* DBL_DIG: every decimal of at most this many significant digits reads
+ * back from the nearest double unchanged. */
+#define SP_FLOAT_SHORT_DIGITS 15
 
 static int c_isspace(uint8_t c)
 {
@@ -247,6 +251,26 @@ static int decimal_canonical(const uint8_t *s, size_t n, int allow_sign)
     return 1;
 }
 
+/* The value of s[0..n) when it is what a pickler writes for a small int:
+ * an optional '-' (when allowed), then 1 to 18 digits of which the first is
+ * not 0. -1 otherwise. Such a line reads the same through strtol, int()
+ * and PyLong_AsSsize_t, with no prefix, space or underscore to consider. */
+static int plain_decimal(const uint8_t *s, size_t n, int allow_sign, int64_t *out)
+{
+    size_t i = allow_sign && n > 0 && s[0] == '-' ? 1 : 0;
+    uint64_t v = 0;
+
+    if (n - i == 0 || n - i > 18 || s[i] < '1' || s[i] > '9')
+        return -1;
+    for (size_t k = i; k < n; k++) {
+        if (s[k] < '0' || s[k] > '9')
+            return -1;
+        v = v * 10u + (uint64_t)(s[k] - '0');
+    }
+    *out = i ? -(int64_t)v : (int64_t)v;
+    return 0;
+}
+
 sp_intparse sp_parse_int_line(const uint8_t *line, size_t len)
 {
     sp_intparse r;
@@ -257,6 +281,11 @@ sp_intparse sp_parse_int_line(const uint8_t *line, size_t len)
     memset(&r, 0, sizeof(r));
     if (len == 0)
         return r;
+    if (plain_decimal(line, len, 1, &r.value) == 0) {
+        /* canonical, and never a bool: "00" and "01" start with 0 */
+        r.ok = 1;
+        return r;
+    }
     clen = c_length(line, len);
     /* In the copy, the character after the strtol subject is '\n' exactly
      * when end == len and NUL when end == clen < len; both are accepted. */
@@ -301,6 +330,10 @@ sp_intparse sp_parse_index_line(const uint8_t *line, size_t len)
     memset(&r, 0, sizeof(r));
     if (len == 0)
         return r;
+    if (plain_decimal(line, len, 0, &r.value) == 0) {
+        r.ok = 1;
+        return r;
+    }
     r = pylong_parse(line, c_length(line, len), 10);
     /* PyLong_AsSsize_t raises OverflowError for anything wider. */
     if (r.ok && (r.big || r.value > (int64_t)PTRDIFF_MAX || r.value < (int64_t)PTRDIFF_MIN)) {
@@ -371,6 +404,33 @@ static int span_next(const digit_span *sp, size_t *i)
     return -1;
 }
 
+/* Powers of ten a double holds exactly. */
+static const double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* At most 15 significant digits and a power of ten up to 1e22: both are
+ * exact doubles, so one multiplication or division rounds the product
+ * once, correctly, as strtod would (Clinger's fast path). Needs arithmetic
+ * in double precision, not x87 extended. 0 when it does not apply. */
+static int exact_small_decimal(const digit_span *sp, size_t nsig, int64_t exp10, double *out)
+{
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+    size_t pos = sp->begin;
+    uint64_t m = 0;
+    int c;
+
+    if (nsig > SP_FLOAT_SHORT_DIGITS || exp10 < -22 || exp10 > 22)
+        return 0;
+    while ((c = span_next(sp, &pos)) >= 0)
+        m = m * 10u + (uint64_t)(c - '0');
+    *out = exp10 >= 0 ? (double)m * exact_pow10[exp10] : (double)m / exact_pow10[-exp10];
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 /* Round digits * 10^exp10 (digits given as a span of nsig significant
  * digits, first nonzero) to the nearest double with libc's correctly
  * rounded strtod; the text handed to it has no decimal point, so the
@@ -382,6 +442,9 @@ static void decimal_to_double(const digit_span *sp, size_t nsig, int64_t exp10, 
     size_t pos = sp->begin;
     size_t k = 0;
     int c;
+
+    if (exact_small_decimal(sp, nsig, exp10, out))
+        return;
 
     while (k < keep && (c = span_next(sp, &pos)) >= 0)
         buf[k++] = (char)c;
@@ -622,6 +685,58 @@ static int significant_digits(const uint8_t *s, size_t n)
     return count - trailing;
 }
 
+/* The significant digits of a float's text, trailing zeros dropped, and
+ * the position of its point as shortest_digits gives it (value =
+ * 0.digits * 10^decpt). digits holds at least 32 bytes; the text has at
+ * most SP_FLOAT_SHORT_DIGITS significant digits. */
+static int text_digits(const uint8_t *s, size_t n, char *digits, int *decpt)
+{
+    size_t i = 0;
+    int nd = 0, point = 0, seen = 0;
+    long pos = 0;
+
+    /* Characters other than digits and the point are skipped: such a text
+     * differs from any repr, which the final comparison finds. */
+    for (; i < n && s[i] != 'e' && s[i] != 'E'; i++) {
+        if (s[i] == '.') {
+            point = 1;
+            continue;
+        }
+        if (s[i] < '0' || s[i] > '9')
+            continue;
+        if (!seen && s[i] == '0') {
+            if (point)
+                pos--; /* a zero between the point and the first digit */
+            continue;
+        }
+        seen = 1;
+        if (!point)
+            pos++; /* a digit before the point */
+        if (nd >= 31)
+            return -1;
+        digits[nd++] = (char)s[i];
+    }
+    if (i < n) {
+        int eneg = 0;
+        long e = 0;
+
+        i++;
+        if (i < n && (s[i] == '-' || s[i] == '+'))
+            eneg = s[i++] == '-';
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            if (e < 100000)
+                e = e * 10 + (s[i] - '0');
+        pos += eneg ? -e : e;
+    }
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    if (nd == 0)
+        return -1;
+    digits[nd] = '\0';
+    *decpt = (int)pos;
+    return nd;
+}
+
 static int float_repr_matches(const uint8_t *s, size_t n, double x)
 {
     char out[64];
@@ -643,7 +758,16 @@ static int float_repr_matches(const uint8_t *s, size_t n, double x)
         memcpy(out + k, "0.0", 3);
         k += 3;
     } else {
-        nd = shortest_digits(x, digits, &decpt, significant_digits(s, n) - 1);
+        int sig = significant_digits(s, n);
+
+        /* The text's own digits are the shortest when there are at most
+         * 15 of them and x is a normal double: two decimals that short
+         * cannot read as the same double, so no shorter one reads as x, and
+         * among equally short ones only the text does. */
+        if (sig <= SP_FLOAT_SHORT_DIGITS && isnormal(x))
+            nd = text_digits(s, n, digits, &decpt);
+        else
+            nd = shortest_digits(x, digits, &decpt, sig - 1);
         if (nd <= 0)
             return 0;
         if (decpt > -4 && decpt <= 16) {

@@ -66,8 +66,13 @@ typedef struct sp_slot {
 #define SP_OF_UNHASHABLE 0x01 /* hash() would raise (list/dict/set inside) */
 #define SP_OF_TRUNCATED 0x02  /* n_total > n_kept */
 #define SP_OF_HAS_OPAQUE 0x04 /* some item (at any depth) is opaque */
+#define SP_OF_SEARCHABLE                                                                           \
+    0x08 /* some item is a container or a str/bytes that starts like a                             \
+            pickle: only such containers can lead the nested-pickle search                         \
+            anywhere (set on append, never cleared) */
 
 #define SP_KEEP_ITEMS 64
+#define SP_INLINE_ITEMS 3
 
 struct sp_obj {
     uint32_t refcnt;
@@ -80,8 +85,9 @@ struct sp_obj {
     sp_slot *items;
     uint64_t offset;   /* opcode that created it */
     sp_obj *next_free; /* free list and iterative release */
-    /* the items of small containers (most tuples), without an allocation */
-    sp_slot inline_items[2];
+    /* the items of small containers (most tuples: TUPLE1..3), without an
+     * allocation */
+    sp_slot inline_items[SP_INLINE_ITEMS];
     uint32_t walk_mark; /* last walk that visited it: values are DAGs */
 };
 
@@ -110,6 +116,30 @@ static inline int sp_slot_hashable(const sp_slot *s)
     default:
         return 1;
     }
+}
+
+/* *dst = *src, field by field. Slots are often written a field at a time
+ * just before they are copied; a whole-slot copy reads them back wider
+ * than they were written, which stalls on store forwarding. */
+static inline void sp_slot_copy(sp_slot *dst, const sp_slot *src)
+{
+    dst->kind = src->kind;
+    dst->flags = src->flags;
+    dst->reserved = src->reserved;
+    dst->ref = src->ref;
+    dst->u = src->u;
+    dst->len = src->len;
+}
+
+/* A str/bytes/bytearray that starts the way pickle.dumps output (or its
+ * latin-1 decoding, U+0080 as C2 80) starts. */
+static inline int sp_slot_looks_like_pickle(const sp_slot *v)
+{
+    if (v->kind == SP_V_BYTES || v->kind == SP_V_BYTEARRAY)
+        return v->len >= 4 && v->u.p[0] == 0x80 && v->u.p[1] <= 5;
+    if (v->kind == SP_V_STR)
+        return v->len >= 5 && v->u.p[0] == 0xc2 && v->u.p[1] == 0x80 && v->u.p[2] <= 5;
+    return 0;
 }
 
 const char *sp_vkind_name(int kind);
