@@ -73,7 +73,8 @@ def _fill(mm, size, readinto):
     return got
 
 
-def _grow(mm, size):
+def grow(mm, size):
+    """``mm`` (an anonymous mapping) made ``size`` bytes long, moved if need be."""
     try:
         mm.resize(size)
         return mm
@@ -93,7 +94,7 @@ def read_unsized(readinto, name, capacity=_SMALL, limit=None):
         while True:
             if size == capacity:
                 capacity *= 2
-                mm = _grow(mm, capacity)
+                mm = grow(mm, capacity)
             with memoryview(mm) as view:
                 n = readinto(view[size : min(capacity, size + _CHUNK)])
             if not n:
