@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Cost of a SafePickle scan next to pickletools.genops and unpickling.
 
-Every input is timed three ways in this one process, on the same bytes:
+Every input is timed four ways in this one process, on the same bytes:
 
   scan      safepickle._native.scan(data, detail=False): opcode machine,
-            features, verdict and the report a guard reads (globals, calls,
-            reasons; argument values left out), the whole job of a guard
-            before a load
+            features, rule verdict and the full report (globals, calls,
+            anomalies, stats, features, records; argument values left out)
+  verdict   the verdict path the load guard takes:
+            safepickle._native.scan(data, detail=False, report="verdict")
+            with the bundled classifier, as safepickle.scan passes it: the
+            same scan and the layered verdict (rules and model), returned as
+            the compact report (verdict, score, reasons, globals)
   genops    a full walk of pickletools.genops(data), every op consumed
   unpickle  pickle.loads(data) for the synthetic pickles built here (only
             builtin and stdlib types); for corpus files, a pickle.Unpickler
@@ -65,10 +69,28 @@ GOAL_GENOPS_OVER_SCAN = 20.0
 
 
 def guard_scan(data):
-    """The scan as a guard runs it: verdict and trace, argument values left out."""
+    """The full report without argument values (the column kept from
+    before the verdict path, so results stay comparable across runs)."""
     from safepickle import _native
 
     return _native.scan(data, detail=False)
+
+
+_BUNDLED = []
+
+
+def verdict_scan(data):
+    """The scan as the load guard runs it: the compact report, the bundled
+    classifier at its own threshold (what safepickle.scan passes)."""
+    from safepickle import _native
+
+    if not _BUNDLED:
+        from safepickle.classifier import bundled_model
+
+        _BUNDLED.append(bundled_model())
+    model = _BUNDLED[0]
+    return _native.scan(data, None, False, classifier=model.classifier,
+                        threshold=model.threshold, report="verdict")
 
 def _ignore(*args, **kwargs):
     return None
@@ -434,13 +456,15 @@ def geomean(values):
 
 
 def table(rows):
-    head = ["input", "size", "scan", "genops", "unpickle", "scan/unpickle", "genops/scan", "notes"]
+    head = ["input", "size", "scan", "verdict", "genops", "unpickle", "scan/unpickle",
+            "verdict/unpickle", "genops/scan", "genops/verdict", "notes"]
     lines = ["| " + " | ".join(head) + " |",
-             "| " + " | ".join(["---"] + ["---:"] * 6 + ["---"]) + " |"]
+             "| " + " | ".join(["---"] + ["---:"] * 9 + ["---"]) + " |"]
     for r in rows:
         lines.append("| " + " | ".join([
-            r["name"], r["size"], fmt_time(r["scan"]), fmt_time(r["genops"]),
-            fmt_time(r["unpickle"]), fmt_ratio(r["su"]), fmt_ratio(r["gs"], times=True),
+            r["name"], r["size"], fmt_time(r["scan"]), fmt_time(r["verdict"]),
+            fmt_time(r["genops"]), fmt_time(r["unpickle"]), fmt_ratio(r["su"]),
+            fmt_ratio(r["vu"]), fmt_ratio(r["gs"], times=True), fmt_ratio(r["gv"], times=True),
             r.get("notes", ""),
         ]) + " |")
     return lines
@@ -467,18 +491,27 @@ def _goal(title, table_vals, file_vals, passes, worst_of, times):
     return out
 
 
+COLUMNS = (("scan", "su", "gs", "full report, `scan` column"),
+           ("verdict", "vu", "gv", "verdict path, `verdict` column"))
+
+
 def goal_lines(rows, corpus_files):
     lim_su, lim_gs = GOAL_SCAN_OVER_UNPICKLE, GOAL_GENOPS_OVER_SCAN
-    out = _goal(
-        "Goal 1 - scan costs under 20%% of unpickling the same bytes (scan/unpickle < %.2f):" % lim_su,
-        [(r["su"], r["name"]) for r in rows if r["su"] is not None],
-        [(f["su"], f["name"]) for f in corpus_files if f["su"] is not None],
-        lambda v: v < lim_su, max, False)
-    out += _goal(
-        "Goal 2 - scan at least 20x less than pickletools.genops (genops/scan >= %.0f):" % lim_gs,
-        [(r["gs"], r["name"]) for r in rows if r["gs"] is not None],
-        [(f["gs"], f["name"]) for f in corpus_files if f["gs"] is not None],
-        lambda v: v >= lim_gs, min, True)
+    out = []
+    for _, su, _, label in COLUMNS:
+        out += _goal(
+            "Goal 1 (%s) - scan costs under 20%% of unpickling the same bytes "
+            "(scan/unpickle < %.2f):" % (label, lim_su),
+            [(r[su], r["name"]) for r in rows if r[su] is not None],
+            [(f[su], f["name"]) for f in corpus_files if f[su] is not None],
+            lambda v: v < lim_su, max, False)
+    for _, _, gs, label in COLUMNS:
+        out += _goal(
+            "Goal 2 (%s) - scan at least 20x less than pickletools.genops "
+            "(genops/scan >= %.0f):" % (label, lim_gs),
+            [(r[gs], r["name"]) for r in rows if r[gs] is not None],
+            [(f[gs], f["name"]) for f in corpus_files if f[gs] is not None],
+            lambda v: v >= lim_gs, min, True)
     out += floor_lines(corpus_files)
     return out
 
@@ -535,6 +568,39 @@ def environment():
 # Main
 
 
+def split_variants():
+    """The two changes the verdict path makes to the scan column, apart:
+    the compact report (less) and the bundled classifier (more)."""
+    from safepickle import _native
+
+    verdict_scan(b"N.")  # loads the bundled model once
+    model = _BUNDLED[0]
+    with_model = {"classifier": model.classifier, "threshold": model.threshold}
+    return {
+        "full report, rules only (scan)": lambda d: _native.scan(d, None, False),
+        "full report + classifier": lambda d: _native.scan(d, None, False, **with_model),
+        "compact report, rules only": lambda d: _native.scan(d, None, False, report="verdict"),
+        "compact report + classifier (verdict)": verdict_scan,
+    }
+
+
+def split_lines(files, cfg):
+    """Where the verdict path's time goes, on the smallest and the largest
+    corpus file."""
+    if not files:
+        return []
+    picks = [min(files, key=lambda f: len(f[1])), max(files, key=lambda f: len(f[1]))]
+    variants = split_variants()
+    times = [time_methods(variants, data, cfg) for _, data in picks]
+    lines = ["Verdict path, its two changes apart (corpus files, same clock):", "",
+             "| call | " + " | ".join("%s (%s)" % (name, fmt_size(len(data)))
+                                    for name, data in picks) + " |",
+             "| --- | " + " | ".join(["---:"] * len(picks)) + " |"]
+    for label in variants:
+        lines.append("| %s | %s |" % (label, " | ".join(fmt_time(t[label]) for t in times)))
+    return lines
+
+
 def stream_notes(report):
     notes = []
     streams = report.get("streams", ())
@@ -560,16 +626,20 @@ def run(args):
         log("  %s: %s" % (name, fmt_size(len(data))))
         report = guard_scan(data)
         _, gerr = genops_count(data)
-        times = time_methods({"scan": guard_scan, "genops": genops_walk, "unpickle": pickle.loads},
-                             data, cfg)
+        verdict_scan(data)
+        times = time_methods({"scan": guard_scan, "verdict": verdict_scan, "genops": genops_walk,
+                              "unpickle": pickle.loads}, data, cfg)
         notes = [desc] + stream_notes(report)
         if gerr:
             notes.append("genops failed: %s" % gerr)
         rows.append({
             "name": name, "size": fmt_size(len(data)), "bytes": len(data),
-            "scan": times["scan"], "genops": times["genops"], "unpickle": times["unpickle"],
+            "scan": times["scan"], "verdict": times["verdict"], "genops": times["genops"],
+            "unpickle": times["unpickle"],
             "su": ratio(times["scan"], times["unpickle"]),
+            "vu": ratio(times["verdict"], times["unpickle"]),
             "gs": ratio(times["genops"], times["scan"]),
+            "gv": ratio(times["genops"], times["verdict"]),
             "notes": "; ".join(notes),
         })
 
@@ -587,7 +657,9 @@ def run(args):
                 uerr = None
             except Exception as exc:  # noqa: BLE001 - reported, file left out of the ratio
                 uerr = "%s: %s" % (type(exc).__name__, exc)
+            verdict_scan(data)
             methods = {"scan": guard_scan,
+                       "verdict": verdict_scan,
                        "genops": genops_walk_tolerant if gerr else genops_walk,
                        "floor": bare_c_call}
             if uerr is None:
@@ -597,9 +669,12 @@ def run(args):
             floor_gs = None if gerr else ratio(times["genops"], times["floor"])
             corpus_files.append({
                 "name": name, "bytes": len(data), "size": fmt_size(len(data)),
-                "scan": times["scan"], "genops": times["genops"], "unpickle": times.get("unpickle"),
+                "scan": times["scan"], "verdict": times["verdict"], "genops": times["genops"],
+                "unpickle": times.get("unpickle"),
                 "su": ratio(times["scan"], times.get("unpickle")),
+                "vu": ratio(times["verdict"], times.get("unpickle")),
                 "gs": None if gerr else ratio(times["genops"], times["scan"]),
+                "gv": None if gerr else ratio(times["genops"], times["verdict"]),
                 "floor": times["floor"], "floor_su": floor_su, "floor_gs": floor_gs,
                 "genops_error": gerr, "unpickle_error": uerr,
                 "n_streams": len(report.get("streams", ())),
@@ -611,9 +686,12 @@ def run(args):
                                    + (["unpickle failed: %s" % uerr] if uerr else [])),
             })
         rows.append(corpus_total_row(corpus_files))
+        log("verdict path split ...")
+        split = split_lines(files, ccfg)
     else:
         corpus_note = "corpus not found at %s: corpus rows skipped" % args.corpus
         log(corpus_note)
+        split = []
 
     mem = []
     if not args.no_memory:
@@ -625,7 +703,7 @@ def run(args):
             mem.append((name, len(data), m["scan"], m["unpickle"], m["source"]))
 
     elapsed = time.perf_counter() - started
-    lines = render(args, env, rows, corpus_files, corpus_note, mem, elapsed, _native)
+    lines = render(args, env, rows, corpus_files, corpus_note, mem, elapsed, _native, split)
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     if args.out:
@@ -642,12 +720,16 @@ def corpus_total_row(files):
     with_u = [f for f in files if f["unpickle"] is not None]
     with_g = [f for f in files if not f["genops_error"]]
     multi = sum(1 for f in files if f["n_streams"] > 1)
-    su_tot = ratio(sum(f["scan"] for f in with_u), sum(f["unpickle"] for f in with_u))
-    gs_tot = ratio(sum(f["genops"] for f in with_g), sum(f["scan"] for f in with_g))
-    su_med = statistics.median([f["su"] for f in with_u]) if with_u else None
-    gs_med = statistics.median([f["gs"] for f in with_g]) if with_g else None
-    notes = ["total of %d files; per-file median: scan/unpickle %s, genops/scan %s"
-             % (len(files), fmt_ratio(su_med), fmt_ratio(gs_med, times=True)),
+    totals, medians = {}, {}
+    for col, su, gs, _ in COLUMNS:
+        totals[su] = ratio(sum(f[col] for f in with_u), sum(f["unpickle"] for f in with_u))
+        totals[gs] = ratio(sum(f["genops"] for f in with_g), sum(f[col] for f in with_g))
+        medians[su] = statistics.median([f[su] for f in with_u]) if with_u else None
+        medians[gs] = statistics.median([f[gs] for f in with_g]) if with_g else None
+    notes = ["total of %d files; per-file median: scan/unpickle %s, verdict/unpickle %s, "
+             "genops/scan %s, genops/verdict %s"
+             % (len(files), fmt_ratio(medians["su"]), fmt_ratio(medians["vu"]),
+                fmt_ratio(medians["gs"], times=True), fmt_ratio(medians["gv"], times=True)),
              "unpickle with inert stand-in classes"]
     if len(with_u) < len(files):
         notes.append("%d files fail to unpickle, left out of scan/unpickle" % (len(files) - len(with_u)))
@@ -659,14 +741,17 @@ def corpus_total_row(files):
         "name": "corpus: benign raw pickles",
         "size": fmt_size(sum(f["bytes"] for f in files)), "bytes": sum(f["bytes"] for f in files),
         "scan": scan_all,
+        "verdict": sum(f["verdict"] for f in files),
         "genops": sum(f["genops"] for f in files),
         "unpickle": sum(f["unpickle"] for f in with_u) if with_u else None,
-        "su": su_tot, "gs": gs_tot, "su_median": su_med, "gs_median": gs_med,
+        "su": totals["su"], "vu": totals["vu"], "gs": totals["gs"], "gv": totals["gv"],
+        "su_median": medians["su"], "gs_median": medians["gs"],
+        "vu_median": medians["vu"], "gv_median": medians["gv"],
         "notes": "; ".join(notes),
     }
 
 
-def render(args, env, rows, corpus_files, corpus_note, mem, elapsed, native):
+def render(args, env, rows, corpus_files, corpus_note, mem, elapsed, native, split):
     lines = ["# SafePickle scan cost", ""]
     lines.append("%s mode, %s. Environment: %s. Extension: %s." % (
         "Quick" if args.quick else "Full",
@@ -676,7 +761,10 @@ def render(args, env, rows, corpus_files, corpus_note, mem, elapsed, native):
     lines.append("Times (%s) are the minimum over repeated runs in one process, garbage collector off; "
                  % ("wall clock, time.perf_counter" if args.clock == "wall"
                     else "CPU time of the process, time.process_time") +
-                 "scan is `safepickle._native.scan(data, detail=False)` with default limits, genops drains "
+                 "scan is `safepickle._native.scan(data, detail=False)` with default limits and "
+                 "no classifier (the full report); verdict is the load guard's path, "
+                 "`safepickle._native.scan(data, detail=False, report=\"verdict\")` with the "
+                 "bundled classifier at its threshold (the compact report); genops drains "
                  "`pickletools.genops`, unpickle is `pickle.loads` for the synthetic inputs and "
                  "an inert stand-in unpickler for corpus files.")
     lines.append("")
@@ -685,6 +773,8 @@ def render(args, env, rows, corpus_files, corpus_note, mem, elapsed, native):
     if corpus_note:
         lines += [corpus_note, ""]
     lines += goal_lines(rows, corpus_files)
+    if split:
+        lines += [""] + split
     if mem:
         lines += ["", "Peak memory: RSS peak above the baseline of a fresh process that already holds "
                   "the input (%s), one process per method and input:" % (

@@ -44,7 +44,12 @@ def _file_name(fh):
     return None
 
 
-def scan(source, *, limits=None, detail=True, model=True, threshold=None, explain=False):
+_REPORT_MODES = ("full", "verdict")
+
+
+def scan(
+    source, *, limits=None, detail=True, model=True, threshold=None, explain=False, report="full"
+):
     """Scan a pickle-family input without loading it and return a Report.
 
     ``source`` is a path (str or os.PathLike), a bytes-like object (scanned
@@ -52,7 +57,10 @@ def scan(source, *, limits=None, detail=True, model=True, threshold=None, explai
     position to the end and left open). ``limits`` overrides some of
     ``safepickle._native.default_limits()``. With ``detail=False`` the
     report leaves call arguments and returned values out (None), which is
-    all a verdict needs and much cheaper on large pickles.
+    all a verdict needs and much cheaper on large pickles. ``report="verdict"``
+    returns a compact report: the same verdict, score, reasons and globals
+    without the trace (no streams, calls, anomalies or features), for
+    callers that only decide whether to load.
 
     The verdict is layered: certain rules decide alone, the bundled model
     scores every pickle and decides the rest against ``threshold`` (the
@@ -62,8 +70,11 @@ def scan(source, *, limits=None, detail=True, model=True, threshold=None, explai
 
     Raises ScanError when the input cannot be read or scanned (a bundled
     model that cannot be loaded included), TypeError for a source of the
-    wrong kind (text-mode files included).
+    wrong kind (text-mode files included), ValueError for an unknown
+    ``report`` mode.
     """
+    if report not in _REPORT_MODES:
+        raise ValueError(f"report must be 'full' or 'verdict', not {report!r}")
     if isinstance(source, _BYTES_LIKE):
         path, where = None, "<bytes>"
         data = source
@@ -110,6 +121,7 @@ def scan(source, *, limits=None, detail=True, model=True, threshold=None, explai
             classifier=classifier,
             threshold=0.5 if threshold is None else threshold,
             explain=explain,
+            report=report,
         )
     except _native.ScanError as exc:
         raise ScanError(where, str(exc)) from exc

@@ -35,6 +35,10 @@ class Report:
     of it. ``globals``, ``calls`` and ``anomalies`` cover every stream and
     every nested pickle; a call's ``index`` and a value's ``global`` index
     refer to the stream the call belongs to (see ``streams``).
+
+    A compact report (``scan(..., report="verdict")``) carries the verdict
+    and the globals only: ``streams``, ``calls``, ``anomalies`` and
+    ``drivers`` are empty and ``features`` is None.
     """
 
     __slots__ = (
@@ -65,9 +69,17 @@ class Report:
         self.decided_by = raw.get("decided_by")
         self.drivers = list(raw.get("drivers") or ())
         self.reasons = list(raw["reasons"])
+        self.limit_hit = raw["limit_hit"]
+        if "streams" not in raw:
+            # compact: the scanner already listed the globals, nothing else
+            self.streams = []
+            self.features = None
+            self.globals = list(raw["globals"])
+            self.calls = []
+            self.anomalies = []
+            return
         self.streams = raw["streams"]
         self.features = raw["features"]
-        self.limit_hit = raw["limit_hit"]
 
         seen = {}
         calls = []

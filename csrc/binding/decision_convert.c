@@ -19,7 +19,7 @@ static PyObject *score_or_none(double score)
     return score < 0 ? Py_NewRef(Py_None) : PyFloat_FromDouble(score);
 }
 
-static PyObject *decider_name(sp_decider d)
+PyObject *sp_decider_name_object(sp_decider d)
 {
     switch (d) {
     case SP_DECIDED_RULES:
@@ -92,7 +92,7 @@ int sp_report_add_decision(PyObject *report, const sp_file *file, const sp_verdi
 
     if (v->scored_record >= 0 && (uint32_t)v->scored_record < file->n_records)
         scored = file->records[v->scored_record].name;
-    if (set_new(report, "decided_by", decider_name(v->decided_by)) < 0 ||
+    if (set_new(report, "decided_by", sp_decider_name_object(v->decided_by)) < 0 ||
         set_new(report, "drivers", drivers_list(v)) < 0 ||
         set_new(report, "scored_record",
                 scored ? PyUnicode_DecodeUTF8(scored, (Py_ssize_t)strlen(scored), "replace")

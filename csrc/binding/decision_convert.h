@@ -16,4 +16,7 @@ int sp_report_add_decision(PyObject *report, const sp_file *file, const sp_verdi
                            const double *record_scores, const float *record_features,
                            size_t n_features);
 
+/* "rules", "model" or None: who settled the verdict. */
+PyObject *sp_decider_name_object(sp_decider decided_by);
+
 #endif

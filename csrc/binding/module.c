@@ -30,6 +30,7 @@
 #include "sp_trace.h"
 #include "sp_verdict.h"
 #include "train.h"
+#include "verdict_convert.h"
 
 static inline module_state *get_state(PyObject *module)
 {
@@ -65,8 +66,9 @@ static void scan_outputs_free(scan_outputs *o)
 
 /* Runs without the GIL: only the raw allocator may be used. */
 static sp_status scan_without_gil(const uint8_t *data, size_t len, const sp_limits *limits,
-                                  const sp_decide_options *decide, int want_record_features,
-                                  sp_file **file, scan_outputs *o, sp_error *err)
+                                  const sp_decide_options *decide, int want_features,
+                                  int want_record_features, sp_file **file, scan_outputs *o,
+                                  sp_error *err)
 {
     size_t n = sp_feature_count();
     sp_status status;
@@ -95,7 +97,7 @@ static sp_status scan_without_gil(const uint8_t *data, size_t len, const sp_limi
     sp_file_decide(*file, decide, o->features, o->record_scores, o->verdict);
     /* the report's vector is the primary record's (all zero without one);
      * sp_file_decide used the buffer as scratch */
-    if (sp_features_compute(sp_file_primary(*file), o->features) != SP_OK) {
+    if (want_features && sp_features_compute(sp_file_primary(*file), o->features) != SP_OK) {
         sp_error_set(err, SP_ERR_NOMEM, "out of memory computing features");
         status = SP_ERR_NOMEM;
     }
@@ -106,7 +108,7 @@ done:
 }
 
 PyDoc_STRVAR(module_scan_doc, "scan(buffer, limits=None, detail=True, classifier=None,\n\
-     threshold=0.5, explain=False, record_features=False) -> dict\n\
+     threshold=0.5, explain=False, record_features=False, report='full') -> dict\n\
 \n\
 Scan a bytes-like object without running it and return the report dict\n\
 described in docs/report-schema.md. limits is None or a dict overriding\n\
@@ -115,14 +117,19 @@ values out (None), which is all a guard needs and much cheaper. With a\n\
 Classifier, every record holding a pickle is scored and a file the rules\n\
 leave benign is unsafe when its highest score reaches threshold; explain\n\
 fills the report's drivers even when the model did not decide. With\n\
-record_features, every record carries its own feature vector. Raises\n\
+record_features, every record carries its own feature vector.\n\
+report='verdict' returns the compact report instead (verdict, score,\n\
+decided_by, reasons, globals, format, input_len, limit_hit,\n\
+feature_version): the same verdict without the trace, for callers that\n\
+only decide whether to load. Raises\n\
 ScanError when the core fails and MemoryError when it runs out of memory.");
 
 static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"buffer",    "limits",  "detail",          "classifier",
-                             "threshold", "explain", "record_features", NULL};
-    int detail = 1, explain = 0, record_features = 0;
+    static char *kwlist[] = {"buffer",  "limits",          "detail", "classifier", "threshold",
+                             "explain", "record_features", "report", NULL};
+    int detail = 1, explain = 0, record_features = 0, compact = 0;
+    const char *report_mode = "full";
     double threshold = 0.5;
     module_state *st = get_state(module);
     PyObject *source, *limits_obj = Py_None, *classifier_obj = Py_None, *report = NULL;
@@ -136,10 +143,21 @@ static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
     size_t n_features = sp_feature_count();
     sp_status status = SP_OK;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OpOdpp:scan", kwlist, &source, &limits_obj,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OpOdpps:scan", kwlist, &source, &limits_obj,
                                      &detail, &classifier_obj, &threshold, &explain,
-                                     &record_features))
+                                     &record_features, &report_mode))
         return NULL;
+    if (strcmp(report_mode, "verdict") == 0) {
+        compact = 1;
+    } else if (strcmp(report_mode, "full") != 0) {
+        PyErr_Format(PyExc_ValueError, "report must be 'full' or 'verdict', not '%s'", report_mode);
+        return NULL;
+    }
+    if (compact && record_features) {
+        PyErr_SetString(PyExc_ValueError,
+                        "record_features needs report='full': the compact report has no records");
+        return NULL;
+    }
     if (sp_limits_from_object(limits_obj, &limits) < 0)
         return NULL;
     if (classifier_obj != Py_None) {
@@ -170,12 +188,17 @@ static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     memset(&err, 0, sizeof(err));
 
-    status = scan_without_gil(data, len, &limits, &decide, record_features, &file, &out, &err);
+    status =
+        scan_without_gil(data, len, &limits, &decide, !compact, record_features, &file, &out, &err);
     if (status != SP_OK) {
         raise_status(st, &err, status);
         goto done;
     }
     /* The result points into the buffer: convert before releasing it. */
+    if (compact) {
+        report = sp_verdict_report_from_file(file, len, out.verdict);
+        goto done;
+    }
     report = sp_report_from_file(file, len, out.features, n_features, out.verdict, detail);
     if (report != NULL && sp_report_add_decision(report, file, out.verdict, out.record_scores,
                                                  out.record_features, n_features) < 0)

@@ -19,7 +19,8 @@ def check_snapshot(snapshot, policy=None):
     policy = policy if policy is not None else state.current_policy()
     view = snapshot.view()
     try:
-        report = scan(view, detail=False)
+        # the policy reads the verdict, score, reasons and globals only
+        report = scan(view, detail=False, report="verdict")
     except ScanError as exc:
         refuse_unreadable(snapshot.name, exc.reason, policy)
         return None
