@@ -269,7 +269,8 @@ def scan_one(target, limits, model=True, threshold=None):
     if target.error is not None:
         return error_record(target.path, target.error)
     try:
-        report = scan(target.path, limits=limits, detail=False, model=model, threshold=threshold)
+        report = scan(target.path, limits=limits, detail=False, model=model, threshold=threshold,
+                      report="verdict")
     except ScanError as exc:
         return error_record(target.path, exc.reason)
     except MemoryError:
