@@ -49,19 +49,39 @@ static PyObject *raise_status(module_state *st, const sp_error *err, sp_status s
 
 /* What one scan computes besides the file itself; all of it allocated with
  * the GIL held, filled without it. */
+/* What one scan computes besides the file itself; all of it allocated with
+ * the GIL held or with the raw allocator, filled without the GIL. */
 typedef struct scan_outputs {
-    float *features;        /* the primary record's vector */
-    float *record_features; /* n_records rows, or NULL when not asked for */
-    double *record_scores;  /* one per record */
+    float *rows;           /* one feature row per record (at least one row, zero) */
+    const float *features; /* the report's vector: the primary record's row */
+    double *record_scores; /* one per record */
     sp_verdict *verdict;
 } scan_outputs;
 
 static void scan_outputs_free(scan_outputs *o)
 {
-    PyMem_RawFree(o->features);
-    PyMem_RawFree(o->record_features);
+    PyMem_RawFree(o->rows);
     PyMem_RawFree(o->record_scores);
     PyMem_RawFree(o->verdict);
+}
+
+/* Each record's features are computed once: the classifier scores every
+ * row, the full report shows the primary record's. Rows nobody reads (no
+ * classifier, no per-record features asked for) are left at zero. */
+static sp_status compute_rows(const sp_file *f, int all, int primary, float *rows, size_t n,
+                              sp_error *err)
+{
+    for (uint32_t i = 0; i < f->n_records; i++) {
+        const sp_record *r = &f->records[i];
+
+        if (r->result == NULL || !(all || (primary && r->primary)))
+            continue;
+        if (sp_features_compute(r->result, rows + (size_t)i * n) != SP_OK) {
+            sp_error_set(err, SP_ERR_NOMEM, "out of memory computing features");
+            return SP_ERR_NOMEM;
+        }
+    }
+    return SP_OK;
 }
 
 /* Runs without the GIL: only the raw allocator may be used. */
@@ -71,36 +91,30 @@ static sp_status scan_without_gil(const uint8_t *data, size_t len, const sp_limi
                                   sp_error *err)
 {
     size_t n = sp_feature_count();
+    size_t n_rows;
     sp_status status;
     PyThreadState *save = PyEval_SaveThread();
 
     status = sp_scan_file(data, len, limits, file, err);
     if (status != SP_OK)
         goto done;
-    o->record_scores = PyMem_RawCalloc((*file)->n_records ? (*file)->n_records : 1, sizeof(double));
-    if (want_record_features)
-        o->record_features = PyMem_RawCalloc(
-            ((*file)->n_records ? (*file)->n_records : 1) * (n ? n : 1), sizeof(float));
-    if (o->record_scores == NULL || (want_record_features && o->record_features == NULL)) {
+    n_rows = (*file)->n_records ? (*file)->n_records : 1;
+    o->record_scores = PyMem_RawCalloc(n_rows, sizeof(double));
+    o->rows = PyMem_RawCalloc(n_rows * (n ? n : 1), sizeof(float));
+    if (o->record_scores == NULL || o->rows == NULL) {
         sp_error_set(err, SP_ERR_NOMEM, "out of memory");
         status = SP_ERR_NOMEM;
         goto done;
     }
-    for (uint32_t i = 0; want_record_features && i < (*file)->n_records; i++) {
-        if (sp_features_compute((*file)->records[i].result, o->record_features + (size_t)i * n) !=
-            SP_OK) {
-            sp_error_set(err, SP_ERR_NOMEM, "out of memory computing features");
-            status = SP_ERR_NOMEM;
-            goto done;
-        }
-    }
-    sp_file_decide(*file, decide, o->features, o->record_scores, o->verdict);
-    /* the report's vector is the primary record's (all zero without one);
-     * sp_file_decide used the buffer as scratch */
-    if (want_features && sp_features_compute(sp_file_primary(*file), o->features) != SP_OK) {
-        sp_error_set(err, SP_ERR_NOMEM, "out of memory computing features");
-        status = SP_ERR_NOMEM;
-    }
+    status = compute_rows(*file, decide->classifier != NULL || want_record_features, want_features,
+                          o->rows, n, err);
+    if (status != SP_OK)
+        goto done;
+    o->features = o->rows; /* all zero when no record is primary */
+    for (uint32_t i = 0; i < (*file)->n_records; i++)
+        if ((*file)->records[i].primary)
+            o->features = o->rows + (size_t)i * n;
+    sp_file_decide(*file, decide, o->rows, o->record_scores, o->verdict);
 
 done:
     PyEval_RestoreThread(save);
@@ -179,10 +193,9 @@ static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
     const uint8_t *data = view.buf ? (const uint8_t *)view.buf : empty;
     size_t len = (size_t)view.len;
 
-    out.features = PyMem_RawCalloc(n_features ? n_features : 1, sizeof(float));
     /* sp_file_decide fills it whole; zeroing six kilobytes here is wasted */
     out.verdict = PyMem_RawMalloc(sizeof(*out.verdict));
-    if (out.features == NULL || out.verdict == NULL) {
+    if (out.verdict == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -201,7 +214,7 @@ static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     report = sp_report_from_file(file, len, out.features, n_features, out.verdict, detail);
     if (report != NULL && sp_report_add_decision(report, file, out.verdict, out.record_scores,
-                                                 out.record_features, n_features) < 0)
+                                                 record_features ? out.rows : NULL, n_features) < 0)
         Py_CLEAR(report);
 
 done:

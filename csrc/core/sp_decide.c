@@ -58,19 +58,13 @@ static void pick_drivers(const float *features, const float *contrib, size_t n, 
     }
 }
 
-static int explain(const sp_file *f, const sp_classifier *c, int record, float *features,
-                   sp_verdict *out, sp_error *err)
+static int explain(const sp_classifier *c, const float *features, sp_verdict *out, sp_error *err)
 {
     size_t n = sp_feature_count();
     float *contrib = malloc((n + 1) * sizeof(float));
 
     if (contrib == NULL) {
         sp_error_set(err, SP_ERR_NOMEM, "out of memory");
-        return -1;
-    }
-    if (sp_features_compute(f->records[record].result, features) != SP_OK) {
-        sp_error_set(err, SP_ERR_NOMEM, "out of memory computing features");
-        free(contrib);
         return -1;
     }
     if (sp_classifier_contributions(c, features, contrib, err) != SP_OK) {
@@ -104,9 +98,10 @@ static void model_reason(const sp_file *f, const sp_decide_options *opt, sp_verd
     append_reason(out, text);
 }
 
-void sp_file_decide(const sp_file *f, const sp_decide_options *opt, float *features,
+void sp_file_decide(const sp_file *f, const sp_decide_options *opt, const float *record_features,
                     double *record_scores, sp_verdict *out)
 {
+    size_t n = sp_feature_count();
     const sp_classifier *c = opt != NULL ? opt->classifier : NULL;
     double best = -1;
     int best_record = -1;
@@ -117,6 +112,16 @@ void sp_file_decide(const sp_file *f, const sp_decide_options *opt, float *featu
         record_scores[i] = -1;
     if (c == NULL)
         return;
+    if (record_features == NULL) {
+        /* a caller's mistake, and still never a pass */
+        if (out->kind != SP_VERDICT_UNSAFE) {
+            out->kind = SP_VERDICT_ERROR;
+            out->decided_by = SP_DECIDED_NONE;
+            out->n_reasons = 0;
+        }
+        append_reason(out, "classifier given no feature rows");
+        return;
+    }
 
     for (uint32_t i = 0; i < f->n_records; i++) {
         const sp_record *r = &f->records[i];
@@ -125,11 +130,7 @@ void sp_file_decide(const sp_file *f, const sp_decide_options *opt, float *featu
         if (r->result == NULL)
             continue;
         memset(&err, 0, sizeof(err));
-        if (sp_features_compute(r->result, features) != SP_OK) {
-            fail_closed(out, r, "out of memory computing features");
-            return;
-        }
-        if (sp_classifier_score(c, features, &s, &err) != SP_OK) {
+        if (sp_classifier_score(c, record_features + (size_t)i * n, &s, &err) != SP_OK) {
             fail_closed(out, r, err.message);
             return;
         }
@@ -152,7 +153,7 @@ void sp_file_decide(const sp_file *f, const sp_decide_options *opt, float *featu
     }
     if (out->decided_by == SP_DECIDED_MODEL || opt->explain) {
         memset(&err, 0, sizeof(err));
-        if (explain(f, c, best_record, features, out, &err) < 0) {
+        if (explain(c, record_features + (size_t)best_record * n, out, &err) < 0) {
             fail_closed(out, &f->records[best_record], err.message);
             return;
         }

@@ -19,10 +19,13 @@ typedef struct sp_decide_options {
     int explain;                     /* fill the drivers even when the model did not decide */
 } sp_decide_options;
 
-/* record_scores, when not NULL, receives one score per record (-1 for a
- * record without a pickle). features is scratch space of
- * sp_feature_count() floats. */
-void sp_file_decide(const sp_file *file, const sp_decide_options *opt, float *features,
+/* record_features holds one row of sp_feature_count() floats per record,
+ * sp_features_compute of its result (rows of records without a pickle are
+ * not read); the classifier scores those rows, so they are computed once by
+ * the caller, who also reports them. It may be NULL without a classifier.
+ * record_scores, when not NULL, receives one score per record (-1 for a
+ * record without a pickle). */
+void sp_file_decide(const sp_file *file, const sp_decide_options *opt, const float *record_features,
                     double *record_scores, sp_verdict *out);
 
 #endif
