@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "dict_set.h"
 #include "sp_container.h"
 #include "sp_decompress.h"
 #include "sp_npy.h"
@@ -102,15 +103,6 @@ PyObject *sp_debug_unwrap_detect_codec(PyObject *self, PyObject *args)
     return PyUnicode_FromString(sp_codec_name(codec));
 }
 
-static int set_item(PyObject *dict, const char *key, PyObject *value)
-{
-    if (value == NULL)
-        return -1;
-    int rc = PyDict_SetItemString(dict, key, value);
-    Py_DECREF(value);
-    return rc;
-}
-
 PyObject *sp_debug_unwrap_npy_header(PyObject *self, PyObject *args)
 {
     Py_buffer view;
@@ -143,30 +135,34 @@ PyObject *sp_debug_unwrap_npy_header(PyObject *self, PyObject *args)
             PyTuple_SET_ITEM(shape, (Py_ssize_t)i, v);
         }
     }
-    if (set_item(d, "ok", PyBool_FromLong(st == SP_OK)) < 0 ||
-        set_item(d, "status", PyUnicode_FromString(sp_status_name(st))) < 0 ||
-        set_item(d, "error", st == SP_OK ? Py_NewRef(Py_None) : PyUnicode_FromString(err.message)) <
+    if (sp_dict_set_new(d, "ok", PyBool_FromLong(st == SP_OK)) < 0 ||
+        sp_dict_set_new(d, "status", PyUnicode_FromString(sp_status_name(st))) < 0 ||
+        sp_dict_set_new(d, "error",
+                        st == SP_OK ? Py_NewRef(Py_None) : PyUnicode_FromString(err.message)) < 0 ||
+        sp_dict_set_new(d, "version", Py_BuildValue("(ii)", h.major, h.minor)) < 0 ||
+        sp_dict_set_new(d, "header_len", PyLong_FromUnsignedLongLong(h.header_len)) < 0 ||
+        sp_dict_set_new(d, "data_offset", PyLong_FromUnsignedLongLong(h.data_offset)) < 0 ||
+        sp_dict_set_new(d, "has_object", PyBool_FromLong(h.has_object)) < 0 ||
+        sp_dict_set_new(d, "object_certain", PyBool_FromLong(h.object_certain)) < 0 ||
+        sp_dict_set_new(d, "pickle_runs", PyBool_FromLong(h.pickle_runs)) < 0 ||
+        sp_dict_set_new(d, "fortran_order",
+                        h.fortran_order < 0 ? Py_NewRef(Py_None)
+                                            : PyBool_FromLong(h.fortran_order)) < 0 ||
+        sp_dict_set_new(d, "shape", shape) < 0 ||
+        sp_dict_set_new(d, "ndim", PyLong_FromSize_t(h.ndim)) < 0 ||
+        sp_dict_set_new(d, "count",
+                        h.count_known ? PyLong_FromUnsignedLongLong(h.count) : Py_NewRef(Py_None)) <
             0 ||
-        set_item(d, "version", Py_BuildValue("(ii)", h.major, h.minor)) < 0 ||
-        set_item(d, "header_len", PyLong_FromUnsignedLongLong(h.header_len)) < 0 ||
-        set_item(d, "data_offset", PyLong_FromUnsignedLongLong(h.data_offset)) < 0 ||
-        set_item(d, "has_object", PyBool_FromLong(h.has_object)) < 0 ||
-        set_item(d, "object_certain", PyBool_FromLong(h.object_certain)) < 0 ||
-        set_item(d, "pickle_runs", PyBool_FromLong(h.pickle_runs)) < 0 ||
-        set_item(d, "fortran_order",
-                 h.fortran_order < 0 ? Py_NewRef(Py_None) : PyBool_FromLong(h.fortran_order)) < 0 ||
-        set_item(d, "shape", shape) < 0 || set_item(d, "ndim", PyLong_FromSize_t(h.ndim)) < 0 ||
-        set_item(d, "count",
-                 h.count_known ? PyLong_FromUnsignedLongLong(h.count) : Py_NewRef(Py_None)) < 0 ||
-        set_item(d, "itemsize",
-                 h.itemsize_known ? PyLong_FromUnsignedLongLong(h.itemsize) : Py_NewRef(Py_None)) <
+        sp_dict_set_new(d, "itemsize",
+                        h.itemsize_known ? PyLong_FromUnsignedLongLong(h.itemsize)
+                                         : Py_NewRef(Py_None)) < 0 ||
+        sp_dict_set_new(d, "header_chars_over_default",
+                        PyBool_FromLong(h.header_chars_over_default)) < 0 ||
+        sp_dict_set_new(d, "py2_long_suffix", PyBool_FromLong(h.py2_long_suffix)) < 0 ||
+        sp_dict_set_new(d, "descr",
+                        PyUnicode_DecodeUTF8(h.descr, (Py_ssize_t)strlen(h.descr), "replace")) <
             0 ||
-        set_item(d, "header_chars_over_default", PyBool_FromLong(h.header_chars_over_default)) <
-            0 ||
-        set_item(d, "py2_long_suffix", PyBool_FromLong(h.py2_long_suffix)) < 0 ||
-        set_item(d, "descr",
-                 PyUnicode_DecodeUTF8(h.descr, (Py_ssize_t)strlen(h.descr), "replace")) < 0 ||
-        set_item(d, "anomalies", anomaly_list(h.anomalies)) < 0) {
+        sp_dict_set_new(d, "anomalies", anomaly_list(h.anomalies)) < 0) {
         Py_DECREF(d);
         return NULL;
     }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "debug_zip.h"
+#include "dict_set.h"
 #include "sp_container.h"
 #include "sp_zip.h"
 
@@ -17,37 +18,26 @@ static PyObject *bytes_or_none(const uint8_t *p, uint64_t n)
     return PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n);
 }
 
-static int set_item(PyObject *d, const char *key, PyObject *value)
-{
-    int rc;
-
-    if (value == NULL)
-        return -1;
-    rc = PyDict_SetItemString(d, key, value);
-    Py_DECREF(value);
-    return rc;
-}
-
 static PyObject *entry_dict(const sp_zip_entry *e)
 {
     PyObject *d = PyDict_New();
 
     if (d == NULL)
         return NULL;
-    if (set_item(d, "name", bytes_or_none(e->name, e->name_len)) < 0 ||
-        set_item(d, "local_name", bytes_or_none(e->local_name, e->local_name_len)) < 0 ||
-        set_item(d, "local_offset", PyLong_FromUnsignedLongLong(e->local_offset)) < 0 ||
-        set_item(d, "data_offset",
-                 e->has_local ? PyLong_FromUnsignedLongLong(e->data_offset) : Py_NewRef(Py_None)) <
-            0 ||
-        set_item(d, "comp_size", PyLong_FromUnsignedLongLong(e->comp_size)) < 0 ||
-        set_item(d, "uncomp_size", PyLong_FromUnsignedLongLong(e->uncomp_size)) < 0 ||
-        set_item(d, "method", PyLong_FromLong(e->method)) < 0 ||
-        set_item(d, "flags", PyLong_FromLong(e->flags)) < 0 ||
-        set_item(d, "local_flags",
-                 e->has_local ? PyLong_FromLong(e->local_flags) : Py_NewRef(Py_None)) < 0 ||
-        set_item(d, "crc", PyLong_FromUnsignedLong(e->crc)) < 0 ||
-        set_item(d, "external_attr", PyLong_FromUnsignedLong(e->external_attr)) < 0) {
+    if (sp_dict_set_new(d, "name", bytes_or_none(e->name, e->name_len)) < 0 ||
+        sp_dict_set_new(d, "local_name", bytes_or_none(e->local_name, e->local_name_len)) < 0 ||
+        sp_dict_set_new(d, "local_offset", PyLong_FromUnsignedLongLong(e->local_offset)) < 0 ||
+        sp_dict_set_new(d, "data_offset",
+                        e->has_local ? PyLong_FromUnsignedLongLong(e->data_offset)
+                                     : Py_NewRef(Py_None)) < 0 ||
+        sp_dict_set_new(d, "comp_size", PyLong_FromUnsignedLongLong(e->comp_size)) < 0 ||
+        sp_dict_set_new(d, "uncomp_size", PyLong_FromUnsignedLongLong(e->uncomp_size)) < 0 ||
+        sp_dict_set_new(d, "method", PyLong_FromLong(e->method)) < 0 ||
+        sp_dict_set_new(d, "flags", PyLong_FromLong(e->flags)) < 0 ||
+        sp_dict_set_new(d, "local_flags",
+                        e->has_local ? PyLong_FromLong(e->local_flags) : Py_NewRef(Py_None)) < 0 ||
+        sp_dict_set_new(d, "crc", PyLong_FromUnsignedLong(e->crc)) < 0 ||
+        sp_dict_set_new(d, "external_attr", PyLong_FromUnsignedLong(e->external_attr)) < 0) {
         Py_DECREF(d);
         return NULL;
     }
@@ -81,11 +71,11 @@ static PyObject *anomaly_lists(const sp_zip *z, PyObject *d)
         }
         Py_DECREF(t);
     }
-    if (set_item(d, "anomalies", names) < 0) {
+    if (sp_dict_set_new(d, "anomalies", names) < 0) {
         names = NULL;
         goto fail;
     }
-    if (set_item(d, "anomaly_details", details) < 0)
+    if (sp_dict_set_new(d, "anomaly_details", details) < 0)
         return NULL;
     return d;
 fail:
@@ -133,26 +123,27 @@ PyObject *sp_debug_zip_entries(PyObject *self, PyObject *args)
         }
         Py_DECREF(e);
     }
-    if (set_item(d, "ok", PyBool_FromLong(st == SP_OK)) < 0 ||
-        set_item(d, "error", st == SP_OK ? Py_NewRef(Py_None) : PyUnicode_FromString(err.message)) <
+    if (sp_dict_set_new(d, "ok", PyBool_FromLong(st == SP_OK)) < 0 ||
+        sp_dict_set_new(d, "error",
+                        st == SP_OK ? Py_NewRef(Py_None) : PyUnicode_FromString(err.message)) < 0 ||
+        sp_dict_set_new(d, "torch_zip", PyBool_FromLong(z.torch_magic)) < 0 ||
+        sp_dict_set_new(d, "prefix",
+                        z.has_prefix ? bytes_or_none(z.prefix, z.prefix_len) : Py_NewRef(Py_None)) <
             0 ||
-        set_item(d, "torch_zip", PyBool_FromLong(z.torch_magic)) < 0 ||
-        set_item(d, "prefix",
-                 z.has_prefix ? bytes_or_none(z.prefix, z.prefix_len) : Py_NewRef(Py_None)) < 0 ||
-        set_item(d, "zip64", PyBool_FromLong(z.zip64)) < 0 ||
-        set_item(d, "eocd_count", PyLong_FromUnsignedLong(z.eocd_count)) < 0 ||
-        set_item(d, "eocd_offset",
-                 st == SP_OK || z.eocd_offset ? PyLong_FromUnsignedLongLong(z.eocd_offset)
-                                              : Py_NewRef(Py_None)) < 0 ||
-        set_item(d, "torchscript", PyBool_FromLong(z.torchscript)) < 0 ||
-        set_item(d, "torch_pickle",
-                 torch_st == SP_OK ? bytes_or_none(pkl, pkl_len) : Py_NewRef(Py_None)) < 0 ||
-        set_item(d, "torch_refusal",
-                 torch_st == SP_OK ? Py_NewRef(Py_None) : PyUnicode_FromString(torch_err.message)) <
-            0) {
+        sp_dict_set_new(d, "zip64", PyBool_FromLong(z.zip64)) < 0 ||
+        sp_dict_set_new(d, "eocd_count", PyLong_FromUnsignedLong(z.eocd_count)) < 0 ||
+        sp_dict_set_new(d, "eocd_offset",
+                        st == SP_OK || z.eocd_offset ? PyLong_FromUnsignedLongLong(z.eocd_offset)
+                                                     : Py_NewRef(Py_None)) < 0 ||
+        sp_dict_set_new(d, "torchscript", PyBool_FromLong(z.torchscript)) < 0 ||
+        sp_dict_set_new(d, "torch_pickle",
+                        torch_st == SP_OK ? bytes_or_none(pkl, pkl_len) : Py_NewRef(Py_None)) < 0 ||
+        sp_dict_set_new(d, "torch_refusal",
+                        torch_st == SP_OK ? Py_NewRef(Py_None)
+                                          : PyUnicode_FromString(torch_err.message)) < 0) {
         goto fail;
     }
-    if (set_item(d, "entries", entries) < 0) {
+    if (sp_dict_set_new(d, "entries", entries) < 0) {
         entries = NULL;
         goto fail;
     }

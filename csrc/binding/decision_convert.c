@@ -1,18 +1,7 @@
 #include "decision_convert.h"
 
+#include "dict_set.h"
 #include "sp_features.h"
-
-/* d[key] = value, stealing the new reference; -1 when value is NULL. */
-static int set_new(PyObject *d, const char *key, PyObject *value)
-{
-    int rc;
-
-    if (value == NULL)
-        return -1;
-    rc = PyDict_SetItemString(d, key, value);
-    Py_DECREF(value);
-    return rc;
-}
 
 static PyObject *score_or_none(double score)
 {
@@ -92,11 +81,11 @@ int sp_report_add_decision(PyObject *report, const sp_file *file, const sp_verdi
 
     if (v->scored_record >= 0 && (uint32_t)v->scored_record < file->n_records)
         scored = file->records[v->scored_record].name;
-    if (set_new(report, "decided_by", sp_decider_name_object(v->decided_by)) < 0 ||
-        set_new(report, "drivers", drivers_list(v)) < 0 ||
-        set_new(report, "scored_record",
-                scored ? PyUnicode_DecodeUTF8(scored, (Py_ssize_t)strlen(scored), "replace")
-                       : Py_NewRef(Py_None)) < 0)
+    if (sp_dict_set_new(report, "decided_by", sp_decider_name_object(v->decided_by)) < 0 ||
+        sp_dict_set_new(report, "drivers", drivers_list(v)) < 0 ||
+        sp_dict_set_new(report, "scored_record",
+                        scored ? PyUnicode_DecodeUTF8(scored, (Py_ssize_t)strlen(scored), "replace")
+                               : Py_NewRef(Py_None)) < 0)
         return -1;
     if (records == NULL || !PyList_Check(records) ||
         PyList_GET_SIZE(records) != (Py_ssize_t)file->n_records) {
@@ -106,16 +95,17 @@ int sp_report_add_decision(PyObject *report, const sp_file *file, const sp_verdi
     for (uint32_t i = 0; i < file->n_records; i++) {
         PyObject *rec = PyList_GET_ITEM(records, (Py_ssize_t)i);
 
-        if (set_new(rec, "score", score_or_none(record_scores ? record_scores[i] : -1)) < 0)
+        if (sp_dict_set_new(rec, "score", score_or_none(record_scores ? record_scores[i] : -1)) < 0)
             return -1;
         if (record_features != NULL &&
-            set_new(rec, "rule_verdict", record_rule_verdict(&file->records[i])) < 0)
+            sp_dict_set_new(rec, "rule_verdict", record_rule_verdict(&file->records[i])) < 0)
             return -1;
         if (record_features != NULL &&
-            set_new(rec, "features",
-                    file->records[i].result == NULL
-                        ? Py_NewRef(Py_None)
-                        : float_row(record_features + (size_t)i * n_features, n_features)) < 0)
+            sp_dict_set_new(rec, "features",
+                            file->records[i].result == NULL
+                                ? Py_NewRef(Py_None)
+                                : float_row(record_features + (size_t)i * n_features, n_features)) <
+                0)
             return -1;
     }
     return 0;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "decision_convert.h"
+#include "dict_set.h"
 #include "sp_features.h"
 #include "sp_trace.h"
 
@@ -141,32 +142,23 @@ static int any_limit(const sp_file *file)
     return 0;
 }
 
-/* d[key] = value, dropping our reference; -1 when value is NULL. */
-static int set_new(PyObject *d, const char *key, PyObject *value)
-{
-    if (value == NULL)
-        return -1;
-    int rc = PyDict_SetItemString(d, key, value);
-    Py_DECREF(value);
-    return rc;
-}
-
 PyObject *sp_verdict_report_from_file(const sp_file *file, uint64_t input_len, const sp_verdict *v)
 {
     const char *verdict = sp_verdict_name(v->kind);
     PyObject *d = PyDict_New();
     if (d == NULL)
         return NULL;
-    if (set_new(d, "format", PyUnicode_FromString(file->format[0] ? file->format : "unknown")) <
-            0 ||
-        set_new(d, "verdict", PyUnicode_FromString(verdict ? verdict : "error")) < 0 ||
-        set_new(d, "score", v->score < 0 ? Py_NewRef(Py_None) : PyFloat_FromDouble(v->score)) < 0 ||
-        set_new(d, "decided_by", sp_decider_name_object(v->decided_by)) < 0 ||
-        set_new(d, "reasons", reasons_list(v)) < 0 ||
-        set_new(d, "globals", globals_list(file)) < 0 ||
-        set_new(d, "input_len", PyLong_FromUnsignedLongLong(input_len)) < 0 ||
-        set_new(d, "limit_hit", PyBool_FromLong(any_limit(file))) < 0 ||
-        set_new(d, "feature_version", PyLong_FromLong(SP_FEATURE_VERSION)) < 0) {
+    if (sp_dict_set_new(d, "format",
+                        PyUnicode_FromString(file->format[0] ? file->format : "unknown")) < 0 ||
+        sp_dict_set_new(d, "verdict", PyUnicode_FromString(verdict ? verdict : "error")) < 0 ||
+        sp_dict_set_new(d, "score",
+                        v->score < 0 ? Py_NewRef(Py_None) : PyFloat_FromDouble(v->score)) < 0 ||
+        sp_dict_set_new(d, "decided_by", sp_decider_name_object(v->decided_by)) < 0 ||
+        sp_dict_set_new(d, "reasons", reasons_list(v)) < 0 ||
+        sp_dict_set_new(d, "globals", globals_list(file)) < 0 ||
+        sp_dict_set_new(d, "input_len", PyLong_FromUnsignedLongLong(input_len)) < 0 ||
+        sp_dict_set_new(d, "limit_hit", PyBool_FromLong(any_limit(file))) < 0 ||
+        sp_dict_set_new(d, "feature_version", PyLong_FromLong(SP_FEATURE_VERSION)) < 0) {
         Py_DECREF(d);
         return NULL;
     }
