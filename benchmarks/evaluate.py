@@ -39,16 +39,14 @@ from training import dataset, fit
 
 from . import loadable
 from .peers import metrics
-from .peers.cache import ResultCache
-from .peers.collect import collect
+from .peers.corpus import TORCH_SUFFIXES, CorpusFile
+from .peers.run_corpus import run_peers
 from .peers.table import markdown_table, metrics_table
-from .peers.tools import STATIC_PEERS, TORCH_WEIGHTS_ONLY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SHARED = os.path.join(os.path.dirname(ROOT), "shared", "corpus")
 DEFAULT_OUT = os.path.join(ROOT, "benchmarks", "results", "classifier.md")
 DEFAULT_CACHE = os.path.join(ROOT, "build", "peers-cache")
-TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 
 LAYERED = "SafePickle"
 RULES = "SafePickle, rules alone"
@@ -72,49 +70,26 @@ def model_alone(score, threshold):
 
 
 def is_torch_file(entry):
-    if entry.fmt.startswith("torch"):
-        return True
-    return entry.fmt.startswith("raw-pickle") and entry.path.lower().endswith(TORCH_SUFFIXES)
+    return as_corpus_file(entry).is_torch_file
+
+
+def as_corpus_file(entry):
+    """The peers' view of an entry (benchmarks.peers.corpus)."""
+    return CorpusFile(path=entry.path, label=label_name(entry), cls=entry.klass, format=entry.fmt)
 
 
 def log(msg):
     print(f"[evaluate] {msg}", file=sys.stderr, flush=True)
 
 
-def scored_rows(entries):
-    """Rows of every entry with a label (0/1), and the evaluation-only
-    entries scanned for their rule verdicts."""
+def scan_all(entries):
+    """Rows of every entry with a label (0/1); every entry, rows or not
+    (evaluation-only classes, numeric arrays), gets its rule verdict."""
     rows = dataset.build_rows(entries)
     for entry in entries:
-        if entry.label not in (0, 1):
+        if not entry.rule_verdict:
             _records, entry.rule_verdict, _fmt = dataset.scan_records(entry.path)
     return rows
-
-
-def rule_verdicts_for_all(entries, rows):
-    """Files without a pickle (numeric arrays) have no rows: scan them too."""
-    in_rows = {id(f) for f in rows.files}
-    for entry in entries:
-        if entry.label in (0, 1) and id(entry) not in in_rows:
-            _records, entry.rule_verdict, _fmt = dataset.scan_records(entry.path)
-
-
-def inner_threshold(rows, seed=11):
-    """The shipped threshold rule, applied to a training set alone."""
-    labels = np.array([f.label for f in rows.files])
-    groups = np.array([f.group for f in rows.files])
-    benign_scores = []
-    splitter = StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=seed)
-    for tr, te in splitter.split(np.zeros(len(labels)), labels, groups):
-        mask = np.zeros(len(labels), bool)
-        mask[tr] = True
-        model, _ = fit.fit(fit.subset(rows, mask))
-        test = fit.subset(rows, ~mask)
-        scores = fit.file_scores(_native.Classifier(model), test)
-        for f, s in zip(test.files, scores):
-            if f.label == 0 and f.rule_verdict == "benign":
-                benign_scores.append(s)
-    return fit.choose_threshold(np.asarray(benign_scores))
 
 
 def grouped_shared_split(rows, n_splits=5, seed=7):
@@ -129,7 +104,8 @@ def grouped_shared_split(rows, n_splits=5, seed=7):
         test_mask = np.zeros(len(rows.files), bool)
         test_mask[idx[te]] = True
         train = fit.subset(rows, ~test_mask)
-        threshold = inner_threshold(train)
+        # the shipped threshold rule, on this fold's training data alone
+        threshold, _ = fit.held_out_threshold(train, n_splits=3, seed=11)
         model, _ = fit.fit(train)
         test = fit.subset(rows, test_mask)
         scores = fit.file_scores(_native.Classifier(model), test)
@@ -159,36 +135,21 @@ def leave_one_family_out(rows, threshold):
     return out
 
 
-def check_shortcut(entries, threshold):
+def check_shortcut(rows, threshold):
     """The tables combine rule verdicts and row scores; the shipped path is
-    safepickle.scan. Compare them on the shipped model, file by file."""
+    _native.scan. Compare them on the shipped model, file by file, for the
+    shared corpus."""
     model = bundled_model()
-    rows = dataset.build_rows([e for e in entries if e.label in (0, 1)])
-    scores = fit.file_scores(model.classifier, rows)
+    shared = fit.subset(rows, np.array([f.source == "shared" for f in rows.files]))
+    scores = fit.file_scores(model.classifier, shared)
     mismatches = []
-    for f, s in zip(rows.files, scores):
+    for f, s in zip(shared.files, scores):
         with open(f.path, "rb") as fh:
             raw = _native.scan(fh.read(), detail=False, classifier=model.classifier,
                                threshold=threshold)
         if raw["verdict"] != layered(f.rule_verdict, s, threshold):
             mismatches.append(f.path)
-    return len(rows.files), mismatches
-
-
-def run_peers(entries, cache_dir):
-    """{tool row label: {path: verdict}} for every peer on the entries."""
-    verdicts = {}
-    plan = [(peer, [e.path for e in entries]) for peer in STATIC_PEERS]
-    plan.append((TORCH_WEIGHTS_ONLY, [e.path for e in entries if is_torch_file(e)]))
-    for peer, paths in plan:
-        log(f"peer {peer.name}: {len(paths)} files")
-        cache_file = os.path.join(cache_dir, "".join(c if c.isalnum() else "-"
-                                                     for c in peer.name).strip("-") + ".json")
-        results, _stats = collect(peer, paths, ResultCache(cache_file))
-        for variant, label in peer.row_labels():
-            verdicts[label] = {p: r["variants"].get(variant, r["verdict"])
-                               for p, r in results.items()}
-    return verdicts
+    return len(shared.files), mismatches
 
 
 def table_for(files, verdict_sets):
@@ -200,6 +161,16 @@ def table_for(files, verdict_sets):
             continue
         rows.append((name, metrics.score([(label_name(f), by_path[f.path]) for f in files])))
     return rows
+
+
+def grouped_table(files, key, verdict_sets, header):
+    """One metrics row per (group, tool), groups in sorted order."""
+    groups = collections.defaultdict(list)
+    for e in files:
+        groups[key(e)].append(e)
+    rows = [(f"{g}: {name}", s) for g in sorted(groups)
+            for name, s in table_for(groups[g], verdict_sets)]
+    return metrics_table(rows, first_header=header)
 
 
 def main(argv=None):
@@ -218,8 +189,7 @@ def main(argv=None):
     generated = dataset.read_generated(args.generated) if args.generated else []
     entries = shared + generated
     log(f"scanning {len(entries)} files")
-    rows = scored_rows(entries)
-    rule_verdicts_for_all(entries, rows)
+    rows = scan_all(entries)
     shipped = bundled_model()
     threshold = shipped.threshold
 
@@ -245,10 +215,13 @@ def main(argv=None):
 
     shared_scored = [e for e in shared if e.label in (0, 1)]
     gen_mal = [e for e in generated if e.label == 1]
-    peers = {} if args.no_peers else run_peers(shared_scored + gen_mal, args.cache)
+    peers = {}
+    if not args.no_peers:
+        peers, _stats, _raw = run_peers([as_corpus_file(e) for e in shared_scored + gen_mal],
+                                        args.cache, log)
     verdict_sets = list(ours.items()) + list(peers.items())
 
-    n_checked, mismatches = check_shortcut(shared, threshold)
+    n_checked, mismatches = check_shortcut(rows, threshold)
     log("which benign files load at all")
     loads = loadable.loadable_map([e for e in shared_scored if e.label == 0],
                                   os.path.join(args.cache, "loadable.json"))
@@ -310,23 +283,10 @@ def main(argv=None):
 
     out.append("\n## (c) Per format\n")
     out.append("Shared corpus, by the manifest's format (predictions of (a)):\n")
-    by_fmt = collections.defaultdict(list)
-    for e in shared_scored:
-        by_fmt[e.fmt.split(" ")[0]].append(e)
-    fmt_rows = []
-    for fmt in sorted(by_fmt):
-        for name, s in table_for(by_fmt[fmt], verdict_sets):
-            fmt_rows.append((f"{fmt}: {name}", s))
-    out.append(metrics_table(fmt_rows, first_header="format: tool"))
+    out.append(grouped_table(shared_scored, lambda e: e.fmt.split(" ")[0], verdict_sets,
+                             "format: tool"))
     out.append("\nGenerated malicious files, by container (predictions of (b)):\n")
-    by_cont = collections.defaultdict(list)
-    for e in gen_mal:
-        by_cont[e.fmt].append(e)
-    cont_rows = []
-    for cont in sorted(by_cont):
-        for name, s in table_for(by_cont[cont], verdict_sets):
-            cont_rows.append((f"{cont}: {name}", s))
-    out.append(metrics_table(cont_rows, first_header="container: tool"))
+    out.append(grouped_table(gen_mal, lambda e: e.fmt, verdict_sets, "container: tool"))
 
     out.append("\n## SafePickle's mistakes\n")
     mistakes = []

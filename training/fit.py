@@ -103,6 +103,14 @@ def out_of_fold_scores(rows, n_splits=5, seed=7):
     return scores
 
 
+def held_out_threshold(rows, n_splits=5, seed=7):
+    """(threshold, per-file out-of-fold scores): the threshold rule applied
+    to the held-out scores of the benign files the rules pass."""
+    oof = out_of_fold_scores(rows, n_splits=n_splits, seed=seed)
+    passed = np.array([f.label == 0 and f.rule_verdict == "benign" for f in rows.files])
+    return choose_threshold(oof[passed]), oof
+
+
 def choose_threshold(benign_scores):
     """The lowest threshold that keeps all but BENIGN_QUANTILE of the
     held-out benign files below it, never under MIN_THRESHOLD."""

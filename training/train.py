@@ -101,10 +101,9 @@ def main(argv=None):
           f"({int((rows.y == 1).sum())} malicious rows)", flush=True)
 
     print("[train] out-of-fold scores for the threshold", flush=True)
-    oof = fit.out_of_fold_scores(rows)
+    threshold, oof = fit.held_out_threshold(rows)
     labels = np.array([f.label for f in rows.files])
     rule_benign = np.array([f.rule_verdict == "benign" for f in rows.files])
-    threshold = fit.choose_threshold(oof[(labels == 0) & rule_benign])
     held_out = {
         "benign_files_rules_pass": int(((labels == 0) & rule_benign).sum()),
         "benign_at_or_above_threshold": int(((labels == 0) & rule_benign & (oof >= threshold)).sum()),
