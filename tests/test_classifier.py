@@ -5,6 +5,7 @@ import hashlib
 import json
 import math
 import os
+import collections
 import pickle
 import shutil
 import threading
@@ -197,7 +198,9 @@ def test_predictions_from_many_threads_equal_sequential_ones():
 
 # ---- the layered verdict ---------------------------------------------------
 
-BENIGN = pickle.dumps({"weights": [1.0, 2.0], "name": "model"}, protocol=4)
+# A benign pickle that names a global, so the model has something to judge.
+BENIGN = pickle.dumps(collections.OrderedDict(weights=[1.0, 2.0], name="model"), protocol=4)
+PURE_DATA = pickle.dumps({"weights": [1.0, 2.0], "name": "os.system('echo hi')"}, protocol=4)
 UNSAFE = b"cos\nsystem\n(S'echo hi'\ntR."
 BROKEN = b"\x80\x04K\x01"  # no STOP
 
@@ -223,6 +226,38 @@ def test_the_model_decides_what_the_rules_leave_benign():
     # the threshold is the user's to move
     raw = _native.scan(BENIGN, classifier=always, threshold=1.0)
     assert raw["verdict"] == "benign" and raw["decided_by"] is None
+
+
+def test_a_pickle_that_reaches_no_callable_is_not_scored():
+    # Even a model trained to flag exactly this vector is not asked: the
+    # loader can only build builtin values from it.
+    always = model_flagging(PURE_DATA)
+    raw = _native.scan(PURE_DATA, classifier=always, threshold=0.5)
+    assert raw["verdict"] == "benign" and raw["decided_by"] is None
+    assert raw["score"] is None and raw["records"][0]["score"] is None
+    compact = _native.scan(PURE_DATA, classifier=always, threshold=0.5, report="verdict")
+    assert compact["verdict"] == "benign" and compact["score"] is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"ccollections\nOrderedDict\n)R.", id="GLOBAL"),
+        pytest.param(b"\x80\x04\x8c\x0bcollections\x8c\x0bOrderedDict\x93)R.", id="STACK_GLOBAL"),
+        pytest.param(b"Pstorage0\n.", id="PERSID"),
+        pytest.param(b"\x80\x02X\x01\x00\x00\x000Q.", id="BINPERSID"),
+        pytest.param(b"(ccollections\nOrderedDict\no.", id="OBJ"),
+        pytest.param(b"(icollections\nOrderedDict\n.", id="INST"),
+        pytest.param(
+            pickle.dumps([pickle.dumps(collections.OrderedDict(a=1), protocol=2)], protocol=4),
+            id="nested-pickle",
+        ),
+    ],
+)
+def test_a_pickle_that_can_reach_a_callable_is_scored(data):
+    raw = _native.scan(data, classifier=constant_model(1), threshold=0.5)
+    assert raw["score"] is not None and raw["score"] > 0.5
+    assert raw["verdict"] in ("unsafe", "error")
 
 
 def test_certain_rules_decide_alone_whatever_the_score():

@@ -3,6 +3,7 @@
 Payload files are hand-made byte strings; the CLI only reads them.
 """
 
+import collections
 import io
 import json
 import os
@@ -21,6 +22,8 @@ from safepickle import cli
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EVIL = b"cos\nsystem\n(S'echo hi'\ntR."
 BENIGN = pickle.dumps({"a": [1, 2.5, "x"], "b": None}, protocol=4)
+# names a global, so the model scores it
+MODEL = pickle.dumps(collections.OrderedDict(a=[1, 2.5, "x"], b=None), protocol=4)
 RECORD_TYPES = {
     "path": str,
     "format": (str, type(None)),
@@ -100,15 +103,21 @@ def test_tar_archive_members_are_scanned(tmp_path):
 
 
 def test_classifier_options(files):
-    proc = run("scan", "--json", files / "benign.pkl")
+    (files / "model.pkl").write_bytes(MODEL)
+    proc = run("scan", "--json", files / "model.pkl")
     (row,) = json_lines(proc.stdout)
     assert 0.0 <= row["score"] < 1.0 and row["verdict"] == "benign"
     # a threshold of 0 makes the model call every scored file unsafe
-    proc = run("scan", "--json", "--threshold", "0", files / "benign.pkl")
+    proc = run("scan", "--json", "--threshold", "0", files / "model.pkl")
     assert proc.returncode == 1
     (row,) = json_lines(proc.stdout)
     assert row["verdict"] == "unsafe" and row["reasons"][0].startswith("classifier score")
-    proc = run("scan", "--json", "--rules-only", "--threshold", "0", files / "benign.pkl")
+    # plain data reaches no callable: nothing for the model to score
+    proc = run("scan", "--json", "--threshold", "0", files / "benign.pkl")
+    assert proc.returncode == 0
+    (row,) = json_lines(proc.stdout)
+    assert row["score"] is None and row["verdict"] == "benign"
+    proc = run("scan", "--json", "--rules-only", "--threshold", "0", files / "model.pkl")
     assert proc.returncode == 0
     (row,) = json_lines(proc.stdout)
     assert row["score"] is None and row["verdict"] == "benign"

@@ -66,15 +66,18 @@ static void scan_outputs_free(scan_outputs *o)
 }
 
 /* Each record's features are computed once: the classifier scores every
- * row, the full report shows the primary record's. Rows nobody reads (no
- * classifier, no per-record features asked for) are left at zero. */
-static sp_status compute_rows(const sp_file *f, int all, int primary, float *rows, size_t n,
-                              sp_error *err)
+ * row of a record that reaches a callable, the full report shows the
+ * primary record's, per-record features show all. Rows nobody reads are
+ * left at zero. */
+static sp_status compute_rows(const sp_file *f, int scored, int all, int primary, float *rows,
+                              size_t n, sp_error *err)
 {
     for (uint32_t i = 0; i < f->n_records; i++) {
         const sp_record *r = &f->records[i];
 
-        if (r->result == NULL || !(all || (primary && r->primary)))
+        if (r->result == NULL)
+            continue;
+        if (!(all || (primary && r->primary) || (scored && sp_result_reaches_callables(r->result))))
             continue;
         if (sp_features_compute(r->result, rows + (size_t)i * n) != SP_OK) {
             sp_error_set(err, SP_ERR_NOMEM, "out of memory computing features");
@@ -106,7 +109,7 @@ static sp_status scan_without_gil(const uint8_t *data, size_t len, const sp_limi
         status = SP_ERR_NOMEM;
         goto done;
     }
-    status = compute_rows(*file, decide->classifier != NULL || want_record_features, want_features,
+    status = compute_rows(*file, decide->classifier != NULL, want_record_features, want_features,
                           o->rows, n, err);
     if (status != SP_OK)
         goto done;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sp_features.h"
+#include "sp_opcodes.h"
 
 static void append_reason(sp_verdict *out, const char *text)
 {
@@ -98,6 +99,33 @@ static void model_reason(const sp_file *f, const sp_decide_options *opt, sp_verd
     append_reason(out, text);
 }
 
+/* The opcodes through which a loader obtains or calls a callable. Without
+ * one of them a stream can only build builtin values: REDUCE and the other
+ * calls need a callable on the stack, and only these opcodes put one there. */
+static const int callable_opcodes[] = {
+    SP_OPI_GLOBAL, SP_OPI_STACK_GLOBAL, SP_OPI_INST,      SP_OPI_OBJ,  SP_OPI_REDUCE,
+    SP_OPI_BUILD,  SP_OPI_NEWOBJ,       SP_OPI_NEWOBJ_EX, SP_OPI_EXT1, SP_OPI_EXT2,
+    SP_OPI_EXT4,   SP_OPI_PERSID,       SP_OPI_BINPERSID,
+};
+
+/* Nested results are bounded by the nesting cap, so is this recursion. */
+int sp_result_reaches_callables(const sp_result *result)
+{
+    for (uint32_t s = 0; s < result->n_streams; s++) {
+        const sp_stream *st = &result->streams[s];
+
+        if (st->n_globals || st->n_calls)
+            return 1;
+        for (size_t k = 0; k < sizeof(callable_opcodes) / sizeof(callable_opcodes[0]); k++)
+            if (st->opcode_counts[callable_opcodes[k]])
+                return 1;
+        for (uint32_t j = 0; j < st->n_nested; j++)
+            if (st->nested[j].result != NULL && sp_result_reaches_callables(st->nested[j].result))
+                return 1;
+    }
+    return 0;
+}
+
 void sp_file_decide(const sp_file *f, const sp_decide_options *opt, const float *record_features,
                     double *record_scores, sp_verdict *out)
 {
@@ -127,7 +155,7 @@ void sp_file_decide(const sp_file *f, const sp_decide_options *opt, const float 
         const sp_record *r = &f->records[i];
         double s;
 
-        if (r->result == NULL)
+        if (r->result == NULL || !sp_result_reaches_callables(r->result))
             continue;
         memset(&err, 0, sizeof(err));
         if (sp_classifier_score(c, record_features + (size_t)i * n, &s, &err) != SP_OK) {
