@@ -137,6 +137,37 @@ def test_nested_pickle_reasons_are_prefixed():
                for r in rep["reasons"])
 
 
+INNER_EVIL = b"cos\nsystem\n(S'echo hi'\ntR."
+PICKLE_BYTES = b"\x80\x02" + INNER_EVIL  # starts the way pickle.dumps output starts
+
+
+def looks_like_reports(rep):
+    return any(r.startswith("nested pickle at offset") and "os.system" in r
+               for r in rep["reasons"])
+
+
+def test_bytes_that_parse_as_a_pickle_are_found_at_any_depth():
+    # [[[b"\x80\x02..."]]] and {"k": ("x", [b"..."])}: the search finds them
+    inner = b"C" + bytes([len(PICKLE_BYTES)]) + PICKLE_BYTES
+    data = b"\x80\x04]]]" + inner + b"aaa."
+    assert looks_like_reports(scan(data))
+    data = b"\x80\x04}" + sbu("k") + sbu("x") + b"]" + inner + b"a\x86s."
+    assert looks_like_reports(scan(data))
+
+
+def test_a_list_filled_after_it_was_nested_is_still_searched():
+    # outer = [inner]; then inner, fetched from the memo, gets the pickle
+    # bytes: its holder was built before inner led anywhere.
+    data = (b"\x80\x04]\x94]\x94a" + b"h\x01" + b"C" + bytes([len(PICKLE_BYTES)]) + PICKLE_BYTES
+            + b"a0.")
+    rep = scan(data)
+    assert looks_like_reports(rep)
+    # the same bytes one level deeper, filled late through a dict value
+    data = (b"\x80\x04}\x94" + sbu("k") + b"]\x94]\x94a" + b"s" + b"h\x02" + b"C"
+            + bytes([len(PICKLE_BYTES)]) + PICKLE_BYTES + b"a0.")
+    assert looks_like_reports(scan(data))
+
+
 def test_clean_nested_load_is_still_unsafe_and_says_why():
     inner = b"I12345\n."
     data = b"\x80\x04" + stack_global("_pickle", "loads") + b"C" + bytes([len(inner)]) + inner + b"\x85R."

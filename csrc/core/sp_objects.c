@@ -115,6 +115,18 @@ void sp_slot_decref(sp_machine *m, const sp_slot *slot)
     }
 }
 
+/* A container that already sits in another one cannot tell its holders
+ * that it now leads to a pickle-like value: from then on the stream's
+ * search walks every container, as if every one were searchable. */
+static void mark_searchable(sp_machine *m, sp_obj *obj)
+{
+    if (obj->flags & SP_OF_SEARCHABLE)
+        return;
+    obj->flags |= SP_OF_SEARCHABLE;
+    if (obj->flags & SP_OF_CONTAINED)
+        m->st->search_all = 1;
+}
+
 int sp_obj_append(sp_machine *m, sp_obj *obj, const sp_slot *item)
 {
     obj->n_total++;
@@ -123,15 +135,20 @@ int sp_obj_append(sp_machine *m, sp_obj *obj, const sp_slot *item)
     if (sp_kind_is_opaque(item->kind) ||
         (sp_kind_is_container(item->kind) && (item->u.obj->flags & SP_OF_HAS_OPAQUE)))
         obj->flags |= SP_OF_HAS_OPAQUE;
-    if (sp_kind_is_container(item->kind) || sp_slot_looks_like_pickle(item))
-        obj->flags |= SP_OF_SEARCHABLE;
     if (sp_kind_is_container(item->kind)) {
-        uint32_t d = (uint32_t)item->u.obj->depth + 1;
+        sp_obj *child = item->u.obj;
+        uint32_t d = (uint32_t)child->depth + 1;
+
+        child->flags |= SP_OF_CONTAINED;
+        if (child->flags & SP_OF_SEARCHABLE)
+            mark_searchable(m, obj);
 
         if (d > 65535)
             d = 65535;
         if (d > obj->depth)
             obj->depth = (uint16_t)d;
+    } else if (sp_slot_looks_like_pickle(item)) {
+        mark_searchable(m, obj);
     }
     if (obj->n_kept >= SP_KEEP_ITEMS) {
         obj->flags |= SP_OF_TRUNCATED;

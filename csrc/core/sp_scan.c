@@ -161,8 +161,9 @@ static sp_status search_value(sp_result *res, const sp_limits *limits, sp_stream
 
             /* most items are scalars, or containers of scalars, with
              * nothing to search */
-            if (sp_kind_is_container(item->kind) ? !(item->u.obj->flags & SP_OF_SEARCHABLE)
-                                                 : !sp_slot_looks_like_pickle(item))
+            if (sp_kind_is_container(item->kind)
+                    ? !(item->u.obj->flags & SP_OF_SEARCHABLE) && !st->search_all
+                    : !sp_slot_looks_like_pickle(item))
                 continue;
             status = search_value(res, limits, st, item, depth + 1, err);
             if (status != SP_OK)

@@ -225,6 +225,10 @@ typedef struct sp_stream {
     uint64_t string_bytes; /* total length of str/bytes values */
     uint64_t max_string_len;
     uint32_t n_frames;
+    /* a container became searchable after it was put in another one, so
+     * the holders' SP_OF_SEARCHABLE flags may be stale: the nested-pickle
+     * search then walks every container */
+    uint8_t search_all;
 } sp_stream;
 
 /* ---- the result of scanning one buffer -------------------------------- */

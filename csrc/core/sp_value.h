@@ -66,10 +66,12 @@ typedef struct sp_slot {
 #define SP_OF_UNHASHABLE 0x01 /* hash() would raise (list/dict/set inside) */
 #define SP_OF_TRUNCATED 0x02  /* n_total > n_kept */
 #define SP_OF_HAS_OPAQUE 0x04 /* some item (at any depth) is opaque */
-#define SP_OF_SEARCHABLE                                                                           \
-    0x08 /* some item is a container or a str/bytes that starts like a                             \
-            pickle: only such containers can lead the nested-pickle search                         \
-            anywhere (set on append, never cleared) */
+/* Some item is a str/bytes that starts like a pickle, or a searchable
+ * container: only such containers can lead the nested-pickle search
+ * anywhere (set on append, never cleared; see sp_stream.search_all). */
+#define SP_OF_SEARCHABLE 0x08
+/* Put into another container (or a call's arguments) at some point. */
+#define SP_OF_CONTAINED 0x10
 
 #define SP_KEEP_ITEMS 64
 #define SP_INLINE_ITEMS 3
