@@ -91,6 +91,18 @@ def test_joblib_every_compression(compress, tmp_path):
     assert stream["stats"]["joblib_arrays"] == 3
 
 
+def test_joblib_is_told_by_what_the_pickle_resolves_not_by_what_it_mentions():
+    # a plain pickle whose text names joblib's module is not a joblib file
+    mention = pickle.dumps({"doc": "see joblib.numpy_pickle.NumpyArrayWrapper"}, protocol=4)
+    assert scan(mention).format == "raw-pickle"
+    # one that resolves a joblib.numpy_pickle global is, whole or cut short
+    names = (b"\x80\x02cjoblib.numpy_pickle\nNDArrayWrapper\nq\x00)\x81q\x01}q\x02b.")
+    assert scan(names).format == "joblib-raw"
+    # stopped by an error before any global: the mark in its bytes decides
+    cut = b"\x80\x02U\x04abcdq\x00" + b"\xff" + b"joblib.numpy_pickle"
+    assert scan(cut).format == "joblib-raw"
+
+
 @pytest.mark.parametrize("compress", ["zlib", "gzip", "bz2", "xz"])
 def test_compressed_payload_is_unsafe(compress, tmp_path):
     import bz2

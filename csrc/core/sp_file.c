@@ -26,6 +26,26 @@ static int written_by_joblib(const uint8_t *data, size_t len)
     return data != NULL && memmem(data, len < 65536 ? len : 65536, mark, sizeof(mark) - 1) != NULL;
 }
 
+/* A first pickle that reached STOP says itself whether joblib wrote it: it
+ * resolves one of joblib.numpy_pickle's wrappers (old joblib kept the
+ * arrays in files of their own). Only a pickle that stopped early is
+ * searched for the mark, which a string may merely mention. */
+static int joblib_by_mark(const sp_result *r, const uint8_t *data, size_t len)
+{
+    static const char module[] = "joblib.numpy_pickle";
+
+    if (r != NULL && r->n_streams > 0 && r->streams[0].end_kind == SP_END_STOP) {
+        const sp_stream *st = &r->streams[0];
+
+        for (uint32_t i = 0; i < st->n_globals; i++)
+            if (st->globals[i].module.len == sizeof(module) - 1 &&
+                memcmp(st->globals[i].module.ptr, module, sizeof(module) - 1) == 0)
+                return 1;
+        return 0;
+    }
+    return written_by_joblib(data, len);
+}
+
 static void set_text(char *dst, size_t cap, const char *src)
 {
     snprintf(dst, cap, "%s", src);
@@ -609,7 +629,7 @@ static sp_status scan_compressed(sp_file *f, int codec, const uint8_t *data, siz
     r = f->n_records ? f->records[0].result : NULL;
     if (codec == SP_CODEC_ZF)
         set_text(f->format, sizeof(f->format), "joblib-zlib-legacyZF"); /* joblib's own format */
-    else if ((r != NULL && (r->mode & SP_MODE_JOBLIB)) || written_by_joblib(out, out_len))
+    else if ((r != NULL && (r->mode & SP_MODE_JOBLIB)) || joblib_by_mark(r, out, out_len))
         snprintf(f->format, sizeof(f->format), "joblib-%s", sp_codec_name(codec));
     else
         snprintf(f->format, sizeof(f->format), "%s-compressed pickle", sp_codec_name(codec));
@@ -710,7 +730,7 @@ static sp_status scan_into(sp_file *f, const uint8_t *data, size_t len, const sp
                 memcmp(data, torch_legacy_magic, sizeof(torch_legacy_magic)) == 0) {
                 set_text(f->format, sizeof(f->format), "torch-legacy");
                 trim_legacy(f->records[0].result);
-            } else if ((r != NULL && (r->mode & SP_MODE_JOBLIB)) || written_by_joblib(data, len))
+            } else if ((r != NULL && (r->mode & SP_MODE_JOBLIB)) || joblib_by_mark(r, data, len))
                 set_text(f->format, sizeof(f->format), "joblib-raw");
             else
                 set_text(f->format, sizeof(f->format), sp_format_name(fmt));
