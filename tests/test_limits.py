@@ -64,6 +64,16 @@ def test_memory_cap_stops_the_scan():
     assert report["verdict"] == "unsafe"
 
 
+def test_memory_cap_counts_the_memo():
+    # scalars only: no container is allocated, the memo alone grows
+    data = pickle.dumps(["s%d" % i for i in range(100000)], protocol=4)
+    report = scan(data, max_alloc=256 * 1024)
+    assert report["limit_hit"] is True
+    assert report["verdict"] == "unsafe"
+    assert "memory cap" in " ".join(report["reasons"])
+    assert scan(data)["limit_hit"] is False
+
+
 def test_nesting_cap():
     inner = PAYLOAD
     for _ in range(6):

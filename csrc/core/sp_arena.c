@@ -180,3 +180,18 @@ int sp_arena_grow(sp_arena *arena, void **items, uint32_t *cap, uint32_t need, s
     *cap = (uint32_t)ncap;
     return 0;
 }
+
+int sp_arena_charge(sp_arena *arena, size_t size)
+{
+    if (arena->cap != 0 && (size > arena->cap || arena->used > arena->cap - size)) {
+        arena->exhausted = 1;
+        return -1;
+    }
+    arena->used += size;
+    return 0;
+}
+
+void sp_arena_uncharge(sp_arena *arena, size_t size)
+{
+    arena->used -= size < arena->used ? size : arena->used;
+}

@@ -27,6 +27,11 @@ void *sp_arena_alloc(sp_arena *arena, size_t size);
 void *sp_arena_alloc_raw(sp_arena *arena, size_t size);
 /* A NUL-terminated copy of n bytes. */
 char *sp_arena_strndup(sp_arena *arena, const char *src, size_t n);
+/* Counts size bytes held outside the arena (an array grown with realloc)
+ * against its cap: -1, and the arena marked exhausted, when they do not
+ * fit. sp_arena_uncharge gives them back. */
+int sp_arena_charge(sp_arena *arena, size_t size);
+void sp_arena_uncharge(sp_arena *arena, size_t size);
 /* Grow an arena array to hold at least need items of item_size bytes,
  * doubling so that the total copied stays linear. Updates *items and *cap. */
 int sp_arena_grow(sp_arena *arena, void **items, uint32_t *cap, uint32_t need, size_t item_size);

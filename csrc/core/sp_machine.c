@@ -2108,6 +2108,7 @@ sp_status sp_machine_run(sp_result *result, const sp_limits *limits, uint64_t of
         if (m.arena->exhausted && !m.done)
             out_of_memory(&m);
     }
+    sp_memo_free(&m);
     if (m.fatal != SP_OK)
         return m.fatal;
     return SP_OK;

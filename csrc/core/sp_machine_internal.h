@@ -53,8 +53,9 @@ typedef struct sp_machine {
     uint32_t fence;
 
     /* The loader's memo is an array indexed by memo key; most pickles use
-     * keys 0..n-1, so a dense array serves them and a hash table takes the
-     * sparse keys a hostile file may use. */
+     * keys 0..n-1, so a dense array serves them (malloc'd and grown with
+     * realloc, see sp_memo.c) and a hash table takes the sparse keys a
+     * hostile file may use. */
     sp_slot *memo_dense;
     uint8_t *memo_dense_used;
     uint32_t memo_dense_cap;
@@ -84,6 +85,8 @@ int sp_memo_get(sp_machine *m, uint64_t key, sp_slot *out);
 /* Stores a new reference to value. -1 when memory ran out. */
 int sp_memo_put(sp_machine *m, uint64_t key, const sp_slot *value, int *overwrote);
 void sp_memo_clear(sp_machine *m);
+/* Gives back the dense arrays, which live outside the arena. */
+void sp_memo_free(sp_machine *m);
 
 /* ---- ending a stream (sp_machine.c), for the format hooks --------------- */
 int sp_machine_fail(sp_machine *m, const char *message);

@@ -3,6 +3,7 @@
  * Keys below a dense bound live in an array, as in _pickle.c; keys far
  * beyond the number of entries (a hostile LONG_BINPUT 0xffffffff) go to a
  * hash table so that one opcode cannot make the scanner allocate gigabytes. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "sp_machine_internal.h"
@@ -72,24 +73,29 @@ int sp_memo_get(sp_machine *m, uint64_t key, sp_slot *out)
     return 1;
 }
 
+/* The dense arrays live outside the arena, grown with realloc: a large
+ * block moves by remapping its pages, so growing copies nothing and leaves
+ * no dead arrays behind; their bytes still count against the arena's cap. */
 static int dense_grow(sp_machine *m, uint64_t key)
 {
     uint64_t ncap = m->memo_dense_cap ? m->memo_dense_cap : 64;
+    size_t per_key = sizeof(sp_slot) + 1;
     sp_slot *values;
     uint8_t *used;
 
     while (ncap <= key)
         ncap *= 2;
-    /* only the used flags need zeroing: a value is read only where set */
-    values = sp_arena_alloc_raw(m->arena, sizeof(sp_slot) * ncap);
-    used = sp_arena_alloc(m->arena, ncap);
-    if (values == NULL || used == NULL)
+    if (sp_arena_charge(m->arena, (size_t)(ncap - m->memo_dense_cap) * per_key) < 0)
         return -1;
-    if (m->memo_dense_cap) {
-        memcpy(values, m->memo_dense, sizeof(sp_slot) * m->memo_dense_cap);
-        memcpy(used, m->memo_dense_used, m->memo_dense_cap);
-    }
+    /* only the used flags need zeroing: a value is read only where set */
+    values = realloc(m->memo_dense, sizeof(sp_slot) * ncap);
+    if (values == NULL)
+        goto no_memory;
     m->memo_dense = values;
+    used = realloc(m->memo_dense_used, ncap);
+    if (used == NULL)
+        goto no_memory;
+    memset(used + m->memo_dense_cap, 0, ncap - m->memo_dense_cap);
     m->memo_dense_used = used;
     m->memo_dense_cap = (uint32_t)ncap;
     /* keys that now fall in the dense range move out of the hash table */
@@ -125,6 +131,11 @@ static int dense_grow(sp_machine *m, uint64_t key)
         }
     }
     return 0;
+
+no_memory:
+    sp_arena_uncharge(m->arena, (size_t)(ncap - m->memo_dense_cap) * per_key);
+    m->arena->exhausted = 1;
+    return -1;
 }
 
 int sp_memo_put(sp_machine *m, uint64_t key, const sp_slot *value, int *overwrote)
@@ -176,6 +187,16 @@ int sp_memo_put(sp_machine *m, uint64_t key, const sp_slot *value, int *overwrot
     m->memo_hash_count++;
     m->memo_len++;
     return 0;
+}
+
+void sp_memo_free(sp_machine *m)
+{
+    sp_arena_uncharge(m->arena, (size_t)m->memo_dense_cap * (sizeof(sp_slot) + 1));
+    free(m->memo_dense);
+    free(m->memo_dense_used);
+    m->memo_dense = NULL;
+    m->memo_dense_used = NULL;
+    m->memo_dense_cap = 0;
 }
 
 void sp_memo_clear(sp_machine *m)
