@@ -383,6 +383,18 @@ def test_float_lines(line):
     check_float(line)
 
 
+@pytest.mark.parametrize("line", [
+    b"0.0", b"-0.0", b"0.00", b"00.5", b"0.10", b"1.", b".5", b"1.0", b"10.0", b"100.0", b"100.50",
+    b"0.0001", b"0.00012", b"0.00001", b"-0.0001", b"1e-05", b"1e+16", b"1000000000000000.0",
+    b"10000000000000000.0", b"123456789012345.0", b"1234567890123456.0", b"123456789012345.6",
+    b"0.123456789012345", b"0.1234567890123456", b"9999999999999998.0", b"0.30000000000000004",
+    b"5e-324", b"2.2250738585072014e-308", b"+1.5", b"1.5 ", b"-", b"-.5",
+])
+def test_float_lines_near_the_plain_repr_shape(line):
+    # the shapes repr writes in fixed notation, and their near misses
+    check_float(line)
+
+
 @SETTINGS
 @given(long_digit_lines)
 def test_long_digit_lines(line):

@@ -477,6 +477,7 @@ static void decimal_to_double(const digit_span *sp, size_t nsig, int64_t exp10, 
 }
 
 static int float_repr_matches(const uint8_t *s, size_t n, double x);
+static int plain_repr(const uint8_t *s, size_t n);
 
 sp_floatparse sp_parse_float_line(const uint8_t *line, size_t len)
 {
@@ -584,7 +585,7 @@ sp_floatparse sp_parse_float_line(const uint8_t *line, size_t len)
     }
     r.ok = 1;
     r.value = neg ? -v : v;
-    r.noncanonical = !float_repr_matches(line, len, r.value);
+    r.noncanonical = !plain_repr(line, len) && !float_repr_matches(line, len, r.value);
     return r;
 }
 
@@ -735,6 +736,47 @@ static int text_digits(const uint8_t *s, size_t n, char *digits, int *decpt)
     digits[nd] = '\0';
     *decpt = (int)pos;
     return nd;
+}
+
+/* 1 when the text is, by its shape alone, repr() of the double it reads
+ * as: [-]I.F in fixed notation, I "0" or without leading zeros, F without
+ * trailing zeros unless it is "0", at most SP_FLOAT_SHORT_DIGITS
+ * significant digits, and a magnitude repr writes in fixed notation
+ * (1e-4 <= |x| < 1e16, or zero). Most float lines a pickler writes look
+ * like this; 0 sends the rest to float_repr_matches. */
+static int plain_repr(const uint8_t *s, size_t n)
+{
+    size_t i = 0, int_start, int_len, frac_start, frac_len, lead = 0, sig;
+
+    if (i < n && s[i] == '-')
+        i++;
+    int_start = i;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++;
+    int_len = i - int_start;
+    if (int_len == 0 || int_len > 16 || (int_len > 1 && s[int_start] == '0'))
+        return 0;
+    if (i >= n || s[i] != '.')
+        return 0;
+    frac_start = ++i;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++;
+    frac_len = i - frac_start;
+    if (i != n || frac_len == 0 || (frac_len > 1 && s[n - 1] == '0'))
+        return 0;
+    if (s[int_start] != '0') {
+        /* every digit but the ".0" of a whole number is significant */
+        sig = int_len + (frac_len == 1 && s[frac_start] == '0' ? 0 : frac_len);
+        while (sig > 1 && frac_len == 1 && s[frac_start] == '0' && s[int_start + sig - 1] == '0')
+            sig--; /* trailing zeros of the integer part, as in 100.0 */
+        return sig <= SP_FLOAT_SHORT_DIGITS;
+    }
+    while (lead < frac_len && s[frac_start + lead] == '0')
+        lead++;
+    if (lead == frac_len)
+        return frac_len == 1; /* 0.0 */
+    /* 0.000123 has a decimal point 3 places ahead of its first digit */
+    return lead < 4 && frac_len - lead <= SP_FLOAT_SHORT_DIGITS;
 }
 
 static int float_repr_matches(const uint8_t *s, size_t n, double x)
