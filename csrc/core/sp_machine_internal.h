@@ -84,7 +84,6 @@ void sp_slot_decref(sp_machine *m, const sp_slot *slot);
 int sp_memo_get(sp_machine *m, uint64_t key, sp_slot *out);
 /* Stores a new reference to value. -1 when memory ran out. */
 int sp_memo_put(sp_machine *m, uint64_t key, const sp_slot *value, int *overwrote);
-void sp_memo_clear(sp_machine *m);
 /* Gives back the dense arrays, which live outside the arena. */
 void sp_memo_free(sp_machine *m);
 

@@ -198,17 +198,3 @@ void sp_memo_free(sp_machine *m)
     m->memo_dense_used = NULL;
     m->memo_dense_cap = 0;
 }
-
-void sp_memo_clear(sp_machine *m)
-{
-    for (uint32_t k = 0; k < m->memo_dense_cap; k++)
-        if (m->memo_dense_used[k])
-            sp_slot_decref(m, &m->memo_dense[k]);
-    for (uint64_t j = 0; j < m->memo_hash_cap; j++)
-        if (m->memo_hash[j].used)
-            sp_slot_decref(m, &m->memo_hash[j].value);
-    m->memo_dense_cap = 0;
-    m->memo_hash_cap = 0;
-    m->memo_hash_count = 0;
-    m->memo_len = 0;
-}
