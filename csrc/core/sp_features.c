@@ -369,10 +369,8 @@ static void add_result(acc *a, const sp_result *r, int top)
         if ((double)st->max_string_len > a->max_string)
             a->max_string = (double)st->max_string_len;
 
-        uint32_t *caps = sp_stream_caps(st);
-        add_globals(a, st, caps);
-        add_calls(a, st, caps);
-        free(caps);
+        add_globals(a, st, st->caps);
+        add_calls(a, st, st->caps);
 
         for (uint32_t n = 0; n < st->n_nested; n++) {
             if (!st->nested[n].result)

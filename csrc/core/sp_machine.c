@@ -20,6 +20,7 @@
 #include "sp_capability.h"
 #include "sp_compat.h"
 #include "sp_machine_internal.h"
+#include "sp_semantic.h"
 #include "sp_text.h"
 
 enum { CHECK_OK = 0, CHECK_MAYBE = 1, CHECK_FAIL = 2 };
@@ -2109,6 +2110,7 @@ sp_status sp_machine_run(sp_result *result, const sp_limits *limits, uint64_t of
             out_of_memory(&m);
     }
     sp_memo_free(&m);
+    sp_stream_set_caps(m.arena, stream);
     if (m.fatal != SP_OK)
         return m.fatal;
     return SP_OK;

@@ -59,14 +59,16 @@ static int same_global(const sp_global *a, const sp_global *b)
            same_name(&a->raw_module, &b->raw_module) && same_name(&a->raw_name, &b->raw_name);
 }
 
-uint32_t *sp_stream_caps(const sp_stream *st)
+void sp_stream_set_caps(sp_arena *arena, sp_stream *st)
 {
     uint32_t n = st->n_globals;
+
+    st->caps = NULL;
     if (n == 0)
-        return NULL;
-    uint32_t *caps = malloc(sizeof *caps * n);
+        return;
+    uint32_t *caps = sp_arena_alloc_raw(arena, sizeof *caps * n);
     if (!caps)
-        return NULL;
+        return;
     /* Protocol 0 pickles resolve the same global again at every use: judge
      * each distinct name once (open addressing over global indices). */
     size_t cap = 16;
@@ -92,7 +94,7 @@ uint32_t *sp_stream_caps(const sp_stream *st)
         }
     }
     free(slots);
-    return caps;
+    st->caps = caps;
 }
 
 const sp_global *sp_slot_global(const sp_stream *st, const sp_slot *s)

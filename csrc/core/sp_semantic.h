@@ -9,16 +9,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sp_arena.h"
 #include "sp_trace.h"
 
 /* Capability bits of a global, judged on the renamed and the raw names.
  * SP_CAP_SAFE_DATA is dropped whenever a dangerous bit is set. */
 uint32_t sp_global_caps(const sp_global *g);
 
-/* Capabilities of every global of a stream, in a malloc'ed array the
- * caller frees; NULL when the stream has no globals or memory ran out (the
- * caller then falls back to sp_global_caps). */
-uint32_t *sp_stream_caps(const sp_stream *st);
+/* Judges every global of a run stream once, into st->caps (in the arena):
+ * the features and the verdict both read them. st->caps stays NULL when
+ * the stream has no globals or memory ran out (readers then fall back to
+ * sp_global_caps). */
+void sp_stream_set_caps(sp_arena *arena, sp_stream *st);
 
 /* The global a callee slot names, or NULL when it is not a global. */
 const sp_global *sp_slot_global(const sp_stream *st, const sp_slot *s);

@@ -229,6 +229,9 @@ typedef struct sp_stream {
      * the holders' SP_OF_SEARCHABLE flags may be stale: the nested-pickle
      * search then walks every container */
     uint8_t search_all;
+    /* capability bits of each global, set once the stream has run
+     * (sp_stream_set_caps); NULL when there are none */
+    uint32_t *caps;
 } sp_stream;
 
 /* ---- the result of scanning one buffer -------------------------------- */

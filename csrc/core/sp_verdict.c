@@ -522,7 +522,7 @@ static void judge_result(collector *col, const context *ctx, const sp_result *r)
 
 static void judge_stream(collector *col, const context *ctx, const sp_stream *st)
 {
-    stream_view v = {st, sp_stream_caps(st), NULL, 0};
+    stream_view v = {st, st->caps, NULL, 0};
     if (st->n_nested) {
         v.nested_dirty = calloc(st->n_nested, 1);
         v.all_dirty = v.nested_dirty == NULL;
@@ -545,7 +545,6 @@ static void judge_stream(collector *col, const context *ctx, const sp_stream *st
     rule_structure(col, ctx, &v);
     rule_anomalies(col, ctx, &v);
     free(v.nested_dirty);
-    free((void *)v.caps);
 }
 
 static void judge_result(collector *col, const context *ctx, const sp_result *r)
