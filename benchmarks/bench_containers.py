@@ -33,14 +33,13 @@ import gc
 import json
 import math
 import os
-import platform
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from measure import fmt_time, ratio, reset_peak, status_kb, verdict
+from measure import environment, fmt_time, ratio, reset_peak, status_kb, verdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -440,31 +439,6 @@ def fmt_share(r):
 
 
 
-def environment():
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        load = ", load average %.1f at start" % os.getloadavg()[0]
-    except OSError:
-        load = ""
-    versions = []
-    for mod in ("torch", "joblib", "sklearn", "numpy"):
-        try:
-            versions.append("%s %s" % (mod, __import__(mod).__version__))
-        except ImportError:
-            versions.append("%s missing" % mod)
-    return "Python %s, %s, %d CPUs%s, %s; %s" % (
-        platform.python_version(), cpu, os.cpu_count() or 0, load, platform.platform(),
-        ", ".join(versions))
-
-
 def main_table(rows):
     head = ["input", "file", "format, verdict", "load", "load time", "scan (in memory)",
             "read+scan", "read alone", "scan/load", "read+scan/load", "notes"]
@@ -540,7 +514,7 @@ def run(args):
     from safepickle import _native
 
     cfg = Config(args.quick)
-    env = environment()
+    env = environment(("torch", "joblib", "sklearn", "numpy"))
     started = time.perf_counter()
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
 

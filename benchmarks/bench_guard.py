@@ -33,14 +33,13 @@ import datetime
 import gc
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from measure import fmt_time, reset_peak, status_kb, verdict
+from measure import environment, fmt_time, reset_peak, status_kb, verdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -247,27 +246,9 @@ def run_child(kind, path, guarded):
 # Report
 
 
-def environment():
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    versions = []
-    for mod in ("torch", "joblib", "sklearn", "numpy", "pandas"):
-        versions.append("%s %s" % (mod, __import__(mod).__version__))
-    return "Python %s, %s, %d CPUs, load average %.1f at start, %s; %s" % (
-        platform.python_version(), cpu, os.cpu_count() or 0, os.getloadavg()[0],
-        platform.platform(), ", ".join(versions))
-
-
 def run(args):
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    env = environment()
+    env = environment(("torch", "joblib", "sklearn", "numpy", "pandas"))
     started = time.time()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-guard-") as tmp:

@@ -40,7 +40,6 @@ import math
 import os
 import pickle
 import pickletools
-import platform
 import random
 import resource
 import statistics
@@ -48,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from measure import fmt_time, ratio, reset_peak, status_kb, verdict
+from measure import environment, fmt_time, ratio, reset_peak, status_kb, verdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -542,26 +541,6 @@ def floor_lines(files):
                        sum(1 for v, _ in gs if v < GOAL_GENOPS_OVER_SCAN), len(gs),
                        GOAL_GENOPS_OVER_SCAN, fmt_ratio(min(gs)[0], times=True), min(gs)[1]))
     return out
-
-
-def environment():
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        # Other work on the machine stretches wall-clock times; the ratios,
-        # taken from interleaved runs, suffer less than the absolute figures.
-        load = ", load average %.1f at start" % os.getloadavg()[0]
-    except OSError:
-        load = ""
-    return "Python %s, %s, %d CPUs%s, %s" % (
-        platform.python_version(), cpu, os.cpu_count() or 0, load, platform.platform())
 
 
 # --------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """Measuring helpers shared by the benchmarks: peak memory from the kernel,
-time and ratio formatting, PASS/FAIL marks."""
+time and ratio formatting, PASS/FAIL marks, the machine a run measured."""
+
+import os
+import platform
 
 def reset_peak():
     """Restart the kernel's peak-RSS record at the current RSS (Linux >= 4.0)."""
@@ -37,3 +40,32 @@ def ratio(a, b):
 
 def verdict(ok):
     return "PASS" if ok else "FAIL"
+
+
+def environment(modules=()):
+    """One line on the machine and interpreter a run measured, and the
+    versions of the named modules (missing ones said so)."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        # Other work on the machine stretches wall-clock times; the ratios,
+        # taken from interleaved runs, suffer less than the absolute figures.
+        load = ", load average %.1f at start" % os.getloadavg()[0]
+    except OSError:
+        load = ""
+    text = "Python %s, %s, %d CPUs%s, %s" % (
+        platform.python_version(), cpu, os.cpu_count() or 0, load, platform.platform())
+    versions = []
+    for mod in modules:
+        try:
+            versions.append("%s %s" % (mod, __import__(mod).__version__))
+        except ImportError:
+            versions.append("%s missing" % mod)
+    return text + ("; " + ", ".join(versions) if versions else "")

@@ -765,10 +765,14 @@ static int plain_repr(const uint8_t *s, size_t n)
     if (i != n || frac_len == 0 || (frac_len > 1 && s[n - 1] == '0'))
         return 0;
     if (s[int_start] != '0') {
-        /* every digit but the ".0" of a whole number is significant */
-        sig = int_len + (frac_len == 1 && s[frac_start] == '0' ? 0 : frac_len);
-        while (sig > 1 && frac_len == 1 && s[frac_start] == '0' && s[int_start + sig - 1] == '0')
-            sig--; /* trailing zeros of the integer part, as in 100.0 */
+        sig = int_len;
+        if (frac_len == 1 && s[frac_start] == '0') {
+            /* a whole number: 100.0 has one significant digit */
+            while (sig > 1 && s[int_start + sig - 1] == '0')
+                sig--;
+        } else {
+            sig += frac_len;
+        }
         return sig <= SP_FLOAT_SHORT_DIGITS;
     }
     while (lead < frac_len && s[frac_start + lead] == '0')

@@ -15,7 +15,7 @@ from . import state
 from .check import check_snapshot, scanned_file, scanned_path, sync_position
 from .joblib_stream import decompressed
 from .reader import ScannedReader
-from .wrapping import bound_arguments, wraps_loader
+from .wrapping import bound_arguments, original_of, wraps_loader
 
 MODULE = "joblib"
 
@@ -152,13 +152,13 @@ def patches(joblib):
     import joblib.numpy_pickle as numpy_pickle
 
     original = numpy_pickle.load
-    original = getattr(original, "__safepickle_original__", original)
+    original = original_of(original)
     guarded = make_load(original, numpy_pickle)
     unpickler = numpy_pickle.NumpyUnpickler
     init = unpickler.__dict__["__init__"]
-    init = getattr(init, "__safepickle_original__", init)
+    init = original_of(init)
     make_memmap = numpy_pickle.make_memmap
-    make_memmap = getattr(make_memmap, "__safepickle_original__", make_memmap)
+    make_memmap = original_of(make_memmap)
     return [
         (joblib, "load", guarded),
         (numpy_pickle, "load", guarded),

@@ -12,7 +12,7 @@ from . import state
 from .check import check_snapshot, scanned_file, sync_position
 from .reader import ScannedReader
 from .snapshot import read_fd
-from .wrapping import bound_arguments, wraps_loader
+from .wrapping import bound_arguments, original_of, wraps_loader
 
 MODULE = "numpy"
 
@@ -82,7 +82,7 @@ def patches(numpy):
     import numpy.lib.npyio as npyio
 
     original = numpy.load
-    original = getattr(original, "__safepickle_original__", original)
+    original = original_of(original)
     guarded = make_load(original)
     found = [(numpy, "load", guarded), (npyio, "load", guarded)]
     impl = getattr(numpy.lib, "_npyio_impl", None)

@@ -5,7 +5,7 @@ import os
 
 from . import state
 from .check import scanned_file, scanned_path, sync_position
-from .wrapping import bound_arguments, wraps_loader
+from .wrapping import bound_arguments, original_of, wraps_loader
 
 MODULE = "pandas"
 
@@ -68,6 +68,6 @@ def patches(pandas):
     import pandas.io.pickle as pickle_io
 
     original = pickle_io.read_pickle
-    original = getattr(original, "__safepickle_original__", original)
+    original = original_of(original)
     guarded = make_load(original)
     return [(pandas, "read_pickle", guarded), (pickle_io, "read_pickle", guarded)]

@@ -9,7 +9,7 @@ from . import state
 from .check import check_snapshot, scanned_file, sync_position
 from .reader import ScannedReader
 from .snapshot import Snapshot, read_fd, sealed_copy
-from .wrapping import bound_arguments, wraps_loader
+from .wrapping import bound_arguments, original_of, wraps_loader
 
 MODULE = "torch"
 
@@ -121,5 +121,5 @@ def patches(torch):
     import torch.serialization as serialization
 
     original = serialization.load
-    guarded = make_load(getattr(original, "__safepickle_original__", original))
+    guarded = make_load(original_of(original))
     return [(torch, "load", guarded), (serialization, "load", guarded)]
