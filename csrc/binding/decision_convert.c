@@ -12,9 +12,9 @@ PyObject *sp_decider_name_object(sp_decider d)
 {
     switch (d) {
     case SP_DECIDED_RULES:
-        return PyUnicode_FromString("rules");
+        return sp_static_str("rules");
     case SP_DECIDED_MODEL:
-        return PyUnicode_FromString("model");
+        return sp_static_str("model");
     default:
         return Py_NewRef(Py_None);
     }

@@ -27,12 +27,12 @@
 #include "sp_features.h"
 #include "sp_opcodes.h"
 #include "sp_value.h"
+#include "static_str.h"
 
 #define VALUE_MAX_DEPTH 8
 #define STR_MAX_CHARS 4096
 #define BYTES_HEAD 64
 #define VALUE_BUDGET 500000
-#define STRING_CACHE_SIZE 512 /* power of two, well above the ~150 strings */
 
 /* Spelled as the schema spells them; sp_vkind order. */
 static const char *const value_type_names[SP_V_KIND_COUNT] = {
@@ -93,12 +93,6 @@ typedef struct conv {
     } results_seen[GLOBALS_SEEN];
 } conv;
 
-/* Fixed C strings by address: keys, type names, opcode names. Kept for the
- * life of the process (the GIL guards them): interning the same ~150 keys
- * again for every report was most of the cost of a small file's report. */
-static const char *str_key[STRING_CACHE_SIZE];
-static PyObject *str_val[STRING_CACHE_SIZE];
-
 static void conv_init(conv *c)
 {
     memset(c, 0, sizeof(*c));
@@ -116,31 +110,9 @@ static void conv_release(conv *c)
 
 /* ---- small helpers ---------------------------------------------------- */
 
-/* New reference to the str of a NUL-terminated C string with static
- * storage (its address is the cache key). */
-static PyObject *cstr(conv *c, const char *s)
-{
-    uintptr_t h = (uintptr_t)s;
-    h ^= h >> 9;
-    for (size_t n = 0; n < STRING_CACHE_SIZE; n++) {
-        size_t i = (h + n) & (STRING_CACHE_SIZE - 1);
-        if (str_key[i] == s)
-            return Py_NewRef(str_val[i]);
-        if (str_key[i] == NULL) {
-            PyObject *v = PyUnicode_InternFromString(s);
-            if (v == NULL)
-                return NULL;
-            str_key[i] = s;
-            str_val[i] = v;
-            return Py_NewRef(v);
-        }
-    }
-    return PyUnicode_InternFromString(s); /* full: not expected */
-}
-
 static PyObject *cstr_or_none(conv *c, const char *s)
 {
-    return s ? cstr(c, s) : Py_NewRef(Py_None);
+    return s ? sp_static_str(s) : Py_NewRef(Py_None);
 }
 
 /* d[key] = v, dropping our reference to v; v == NULL propagates an error
@@ -149,7 +121,7 @@ static int put(conv *c, PyObject *d, const char *key, PyObject *v)
 {
     if (v == NULL)
         return -1;
-    PyObject *k = cstr(c, key);
+    PyObject *k = sp_static_str(key);
     int rc = k ? PyDict_SetItem(d, k, v) : -1;
     Py_XDECREF(k);
     Py_DECREF(v);
@@ -249,7 +221,8 @@ static PyObject *elided(conv *c, int kind)
         if (d == NULL)
             return NULL;
         const char *name = i < SP_V_KIND_COUNT ? value_type_names[i] : "unknown";
-        if (put(c, d, "type", cstr(c, name)) < 0 || put(c, d, "elided", Py_NewRef(Py_True)) < 0) {
+        if (put(c, d, "type", sp_static_str(name)) < 0 ||
+            put(c, d, "elided", Py_NewRef(Py_True)) < 0) {
             Py_DECREF(d);
             return NULL;
         }
@@ -495,7 +468,7 @@ static PyObject *value_convert_shared(conv *c, const sp_stream *st, const sp_slo
     c->budget--;
 
     d = PyDict_New();
-    if (d == NULL || put(c, d, "type", cstr(c, value_type_names[kind])) < 0 ||
+    if (d == NULL || put(c, d, "type", sp_static_str(value_type_names[kind])) < 0 ||
         fill_value(c, st, d, s, depth) < 0)
         goto error;
     if (key != NULL && PyDict_SetItem(c->shared, key, d) < 0)
@@ -519,7 +492,7 @@ static PyObject *global_flags(conv *c, uint16_t flags)
     for (size_t i = 0; i < sizeof(global_flag_names) / sizeof(global_flag_names[0]); i++) {
         if (!(flags & global_flag_names[i].bit))
             continue;
-        PyObject *s = cstr(c, global_flag_names[i].name);
+        PyObject *s = sp_static_str(global_flag_names[i].name);
         if (s == NULL || PyList_Append(list, s) < 0) {
             Py_XDECREF(s);
             Py_DECREF(list);
@@ -572,7 +545,7 @@ static PyObject *call_shape(conv *c, const sp_call *call)
     if (*shape == NULL) {
         const char *kind = k < SP_CALL_KIND_COUNT ? call_kind_names[k] : "unknown";
         PyObject *d = dict_like(c, &call_template);
-        if (d == NULL || put(c, d, "kind", cstr(c, kind)) < 0 ||
+        if (d == NULL || put(c, d, "kind", sp_static_str(kind)) < 0 ||
             put(c, d, "opcode", cstr_or_none(c, sp_opcode_name(call->opcode))) < 0 ||
             put(c, d, "speculative", PyBool_FromLong(flags & SP_CF_SPECULATIVE)) < 0 ||
             put(c, d, "used", PyBool_FromLong(flags & SP_CF_USED)) < 0 ||
@@ -609,7 +582,7 @@ static PyObject *anomaly_to_dict(conv *c, const sp_anomaly *a)
     PyObject *d = PyDict_New();
     if (d == NULL)
         return NULL;
-    if (put(c, d, "code", name ? cstr(c, name) : PyLong_FromLong(a->code)) < 0 ||
+    if (put(c, d, "code", name ? sp_static_str(name) : PyLong_FromLong(a->code)) < 0 ||
         put(c, d, "offset", u64(a->offset)) < 0 ||
         put(c, d, "detail", a->detail ? text(a->detail, strlen(a->detail)) : Py_NewRef(Py_None)) <
             0) {
@@ -646,7 +619,7 @@ static PyObject *nested_to_dict(conv *c, const sp_nested *n)
     PyObject *d = PyDict_New();
     if (d == NULL)
         return NULL;
-    if (put(c, d, "reason", cstr(c, reason)) < 0 ||
+    if (put(c, d, "reason", sp_static_str(reason)) < 0 ||
         put(c, d, "call",
             n->call == UINT32_MAX ? Py_NewRef(Py_None) : PyLong_FromUnsignedLong(n->call)) < 0 ||
         put(c, d, "offset", u64(n->offset)) < 0 ||
@@ -755,7 +728,7 @@ static PyObject *stream_to_dict(conv *c, const sp_stream *st)
     if (d == NULL)
         return NULL;
     if (put(c, d, "start", u64(st->start)) < 0 || put(c, d, "end", u64(st->end)) < 0 ||
-        put(c, d, "end_kind", cstr(c, end)) < 0 ||
+        put(c, d, "end_kind", sp_static_str(end)) < 0 ||
         put(c, d, "error", text_or_none(st->error, sizeof(st->error))) < 0 ||
         put(c, d, "error_offset", has_error ? u64(st->error_offset) : Py_NewRef(Py_None)) < 0 ||
         put(c, d, "proto", PyLong_FromLong(st->proto)) < 0 ||

@@ -55,6 +55,34 @@ static size_t name_hash(const sp_global *g)
     return (size_t)(h ^ (h >> 29)) & (RECENT_NAMES - 1);
 }
 
+/* "module.name" as the full report spells it (each part decoded, then
+ * joined). The dot is ASCII, so decoding the joined bytes gives the same
+ * text in one step whenever both parts decode; otherwise the parts are
+ * decoded apart, as the full report does. */
+static PyObject *full_name(const sp_global *g)
+{
+    char buf[256];
+    size_t m = g->module.len, k = g->name.len;
+
+    if (m + 1 + k <= sizeof(buf)) {
+        if (m)
+            memcpy(buf, g->module.ptr, m);
+        buf[m] = '.';
+        if (k)
+            memcpy(buf + m + 1, g->name.ptr, k);
+        PyObject *s = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)(m + 1 + k), "surrogatepass");
+        if (s != NULL || !PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
+            return s;
+        PyErr_Clear();
+    }
+    PyObject *module = name_text(g->module);
+    PyObject *name = module ? name_text(g->name) : NULL;
+    PyObject *full = name ? PyUnicode_FromFormat("%U.%U", module, name) : NULL;
+    Py_XDECREF(module);
+    Py_XDECREF(name);
+    return full;
+}
+
 static int add_global(names *n, const sp_global *g)
 {
     size_t at = name_hash(g);
@@ -62,11 +90,7 @@ static int add_global(names *n, const sp_global *g)
     if (prev != NULL && same_name(prev->module, g->module) && same_name(prev->name, g->name))
         return 0;
 
-    PyObject *module = name_text(g->module);
-    PyObject *name = module ? name_text(g->name) : NULL;
-    PyObject *full = name ? PyUnicode_FromFormat("%U.%U", module, name) : NULL;
-    Py_XDECREF(module);
-    Py_XDECREF(name);
+    PyObject *full = full_name(g);
     if (full == NULL)
         return -1;
     int rc = PyDict_SetDefault(n->seen, full, Py_None) == NULL ? -1 : 0;
@@ -150,7 +174,7 @@ PyObject *sp_verdict_report_from_file(const sp_file *file, uint64_t input_len, c
         return NULL;
     if (sp_dict_set_new(d, "format",
                         PyUnicode_FromString(file->format[0] ? file->format : "unknown")) < 0 ||
-        sp_dict_set_new(d, "verdict", PyUnicode_FromString(verdict ? verdict : "error")) < 0 ||
+        sp_dict_set_new(d, "verdict", sp_static_str(verdict ? verdict : "error")) < 0 ||
         sp_dict_set_new(d, "score",
                         v->score < 0 ? Py_NewRef(Py_None) : PyFloat_FromDouble(v->score)) < 0 ||
         sp_dict_set_new(d, "decided_by", sp_decider_name_object(v->decided_by)) < 0 ||

@@ -1,5 +1,6 @@
 #include "sp_capability.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "sp_capability_table.h"
@@ -25,20 +26,58 @@
 
 #define DANGEROUS_BITS 0x01ffu
 
-/* Bytewise order of (s, n) against a NUL-terminated table string, the order
- * the generator sorted by. */
-static int cmp_key(const char *s, size_t n, const char *key)
+/* Lengths of the table's strings, measured once: a lookup compares a name
+ * with a dozen entries, and measuring each entry at every comparison was
+ * most of its cost. */
+static uint16_t entry_module_len[N_ENTRIES], entry_name_len[N_ENTRIES];
+static uint16_t alias_from_len[N_ALIASES];
+static pthread_once_t lengths_once = PTHREAD_ONCE_INIT;
+
+/* Table strings are names of modules and attributes, far below 64 KB
+ * (tools/gen_capability_table.py writes them). */
+static uint16_t short_len(const char *s)
 {
-    size_t klen = strlen(key);
+    return (uint16_t)strlen(s);
+}
+
+static void measure_tables(void)
+{
+    for (size_t i = 0; i < N_ENTRIES; i++) {
+        entry_module_len[i] = short_len(sp_cap_table[i].module);
+        entry_name_len[i] = short_len(sp_cap_table[i].name);
+    }
+    for (size_t i = 0; i < N_ALIASES; i++)
+        alias_from_len[i] = short_len(sp_cap_aliases[i].from);
+}
+
+/* Bytewise order of (s, n) against (key, klen), the order the generator
+ * sorted by. */
+static int cmp_len(const char *s, size_t n, const char *key, size_t klen)
+{
     int c = memcmp(s, key, n < klen ? n : klen);
     if (c)
         return c;
     return n < klen ? -1 : n > klen;
 }
 
+static int cmp_key(const char *s, size_t n, const char *key)
+{
+    return cmp_len(s, n, key, strlen(key));
+}
+
+static int eq_len(const char *s, size_t n, const char *key, size_t klen)
+{
+    return n == klen && memcmp(s, key, n) == 0;
+}
+
 static int eq(const char *s, size_t n, const char *key)
 {
-    return cmp_key(s, n, key) == 0;
+    return eq_len(s, n, key, strlen(key));
+}
+
+static int entry_module_is(size_t i, const char *module, size_t len)
+{
+    return eq_len(module, len, sp_cap_table[i].module, entry_module_len[i]);
 }
 
 static size_t first_entry(const char *module, size_t len)
@@ -46,7 +85,7 @@ static size_t first_entry(const char *module, size_t len)
     size_t lo = 0, hi = N_ENTRIES;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (cmp_key(module, len, sp_cap_table[mid].module) > 0)
+        if (cmp_len(module, len, sp_cap_table[mid].module, entry_module_len[mid]) > 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -54,9 +93,10 @@ static size_t first_entry(const char *module, size_t len)
     return lo;
 }
 
-static int name_matches(const sp_cap_entry *e, const char *name, size_t len)
+static int name_matches(size_t i, const char *name, size_t len)
 {
-    size_t plen = strlen(e->name);
+    const sp_cap_entry *e = &sp_cap_table[i];
+    size_t plen = entry_name_len[i];
     switch (e->kind) {
     case SP_PAT_EXACT:
         return plen == len && memcmp(name, e->name, len) == 0;
@@ -72,7 +112,7 @@ static int name_matches(const sp_cap_entry *e, const char *name, size_t len)
 static void apply_alias(const char **module, size_t *len)
 {
     for (size_t i = 0; i < N_ALIASES; i++) {
-        if (eq(*module, *len, sp_cap_aliases[i].from)) {
+        if (eq_len(*module, *len, sp_cap_aliases[i].from, alias_from_len[i])) {
             *module = sp_cap_aliases[i].to;
             *len = strlen(*module);
             return;
@@ -88,9 +128,9 @@ static int lookup(const char *module, size_t mlen, const char *name, size_t nlen
     size_t alen = mlen;
     for (;;) {
         for (size_t i = first_entry(module, alen);
-             i < N_ENTRIES && eq(module, alen, sp_cap_table[i].module); i++) {
+             i < N_ENTRIES && entry_module_is(i, module, alen); i++) {
             const sp_cap_entry *e = &sp_cap_table[i];
-            if ((alen == mlen || e->sub) && name_matches(e, name, nlen)) {
+            if ((alen == mlen || e->sub) && name_matches(i, name, nlen)) {
                 *bits = e->bits;
                 return 1;
             }
@@ -108,7 +148,7 @@ static int lookup(const char *module, size_t mlen, const char *name, size_t nlen
 static int known_top(const char *s, size_t n)
 {
     for (size_t i = 0; i < N_ALIASES; i++)
-        if (eq(s, n, sp_cap_aliases[i].from))
+        if (eq_len(s, n, sp_cap_aliases[i].from, alias_from_len[i]))
             return 1;
     size_t at = first_entry(s, n);
     if (at == N_ENTRIES)
@@ -211,6 +251,7 @@ uint32_t sp_capability_of(const char *module, size_t module_len, const char *nam
 {
     if (!module || !name || module_len == 0 || name_len == 0)
         return 0;
+    pthread_once(&lengths_once, measure_tables);
     uint32_t direct = 0;
     lookup(module, module_len, name, name_len, &direct);
     if (!memchr(name, '.', name_len))
@@ -222,21 +263,27 @@ uint32_t sp_capability_of(const char *module, size_t module_len, const char *nam
 /* Callables whose first argument is pickle-family bytes, named by the last
  * module component and the name, so that aliases reached through other
  * modules (dill._dill.loads, numpy.core.numeric.loads) match as well. */
+#define LOADS_LIKE(m, n)                                                                           \
+    {                                                                                              \
+        m, n, sizeof(m) - 1, sizeof(n) - 1                                                         \
+    }
 static const struct {
     const char *module, *name;
+    uint8_t module_len, name_len;
 } loads_like[] = {
-    {"pickle", "loads"},        {"pickle", "_loads"},
-    {"_pickle", "loads"},       {"cPickle", "loads"},
-    {"dill", "loads"},          {"_dill", "loads"},
-    {"cloudpickle", "loads"},   {"cloudpickle_fast", "loads"},
-    {"marshal", "loads"},       {"storage", "_load_from_bytes"},
-    {"numpy", "loads"},         {"numeric", "loads"},
-    {"pickle_compat", "loads"}, {"jsonpickle", "decode"},
-    {"jsonpickle", "loads"},    {"yaml", "load"},
-    {"yaml", "unsafe_load"},    {"yaml", "full_load"},
-    {"yaml", "load_all"},       {"yaml", "unsafe_load_all"},
-    {"yaml", "full_load_all"},  {"joblib", "loads"},
+    LOADS_LIKE("pickle", "loads"),        LOADS_LIKE("pickle", "_loads"),
+    LOADS_LIKE("_pickle", "loads"),       LOADS_LIKE("cPickle", "loads"),
+    LOADS_LIKE("dill", "loads"),          LOADS_LIKE("_dill", "loads"),
+    LOADS_LIKE("cloudpickle", "loads"),   LOADS_LIKE("cloudpickle_fast", "loads"),
+    LOADS_LIKE("marshal", "loads"),       LOADS_LIKE("storage", "_load_from_bytes"),
+    LOADS_LIKE("numpy", "loads"),         LOADS_LIKE("numeric", "loads"),
+    LOADS_LIKE("pickle_compat", "loads"), LOADS_LIKE("jsonpickle", "decode"),
+    LOADS_LIKE("jsonpickle", "loads"),    LOADS_LIKE("yaml", "load"),
+    LOADS_LIKE("yaml", "unsafe_load"),    LOADS_LIKE("yaml", "full_load"),
+    LOADS_LIKE("yaml", "load_all"),       LOADS_LIKE("yaml", "unsafe_load_all"),
+    LOADS_LIKE("yaml", "full_load_all"),  LOADS_LIKE("joblib", "loads"),
 };
+#undef LOADS_LIKE
 
 int sp_is_loads_like(const char *module, size_t module_len, const char *name, size_t name_len)
 {
@@ -268,10 +315,9 @@ int sp_is_loads_like(const char *module, size_t module_len, const char *name, si
             break;
         }
     }
-    if (eq(owner, owner_len, "__builtin__") || eq(owner, owner_len, "builtins"))
-        return 0;
     for (size_t i = 0; i < sizeof loads_like / sizeof loads_like[0]; i++)
-        if (eq(owner, owner_len, loads_like[i].module) && eq(last, last_len, loads_like[i].name))
+        if (eq_len(last, last_len, loads_like[i].name, loads_like[i].name_len) &&
+            eq_len(owner, owner_len, loads_like[i].module, loads_like[i].module_len))
             return 1;
     return 0;
 }
