@@ -45,6 +45,10 @@ typedef enum sp_vkind {
 #define SP_VF_LE_BYTES                                                                             \
     0x08 /* BIGINT: u.p/len are LONG1/LONG4 little-endian                                          \
             two's-complement bytes, else the line text */
+/* str/bytes/bytearray that starts like a pickle (sp_text_looks_like_pickle),
+ * judged where the slot is made: later readers (containers, the nested
+ * search) would otherwise go back to bytes long out of the cache. */
+#define SP_VF_PICKLE_LIKE 0x10
 
 typedef struct sp_obj sp_obj;
 
@@ -133,15 +137,22 @@ static inline void sp_slot_copy(sp_slot *dst, const sp_slot *src)
     dst->len = src->len;
 }
 
-/* A str/bytes/bytearray that starts the way pickle.dumps output (or its
- * latin-1 decoding, U+0080 as C2 80) starts. */
+/* Text of a str (UTF-8), bytes or bytearray that starts the way
+ * pickle.dumps output (or its latin-1 decoding, U+0080 as C2 80) starts. */
+static inline int sp_text_looks_like_pickle(int kind, const uint8_t *p, uint64_t len)
+{
+    if (kind == SP_V_BYTES || kind == SP_V_BYTEARRAY)
+        return len >= 4 && p[0] == 0x80 && p[1] <= 5;
+    if (kind == SP_V_STR)
+        return len >= 5 && p[0] == 0xc2 && p[1] == 0x80 && p[2] <= 5;
+    return 0;
+}
+
+/* The same for a slot: every text slot is made with SP_VF_PICKLE_LIKE set
+ * as its text says (push_text, and the PERSID line). */
 static inline int sp_slot_looks_like_pickle(const sp_slot *v)
 {
-    if (v->kind == SP_V_BYTES || v->kind == SP_V_BYTEARRAY)
-        return v->len >= 4 && v->u.p[0] == 0x80 && v->u.p[1] <= 5;
-    if (v->kind == SP_V_STR)
-        return v->len >= 5 && v->u.p[0] == 0xc2 && v->u.p[1] == 0x80 && v->u.p[2] <= 5;
-    return 0;
+    return (v->flags & SP_VF_PICKLE_LIKE) != 0;
 }
 
 const char *sp_vkind_name(int kind);
