@@ -74,6 +74,17 @@ def test_memory_cap_counts_the_memo():
     assert scan(data)["limit_hit"] is False
 
 
+def test_memory_cap_counts_the_calls():
+    # 100k BINPERSID calls on an int, each result popped: nothing but the
+    # stream's call records grows (8.8 MB of them)
+    data = b"\x80\x02" + b"K\x00Q0" * 100000 + b"N."
+    report = scan(data, max_alloc=4 * 1024 * 1024)
+    assert report["limit_hit"] is True
+    assert report["verdict"] == "unsafe"
+    assert "memory cap" in " ".join(report["reasons"])
+    assert scan(data, max_alloc=64 * 1024 * 1024)["limit_hit"] is False
+
+
 def test_nesting_cap():
     inner = PAYLOAD
     for _ in range(6):

@@ -1,6 +1,7 @@
 #define _DEFAULT_SOURCE /* MADV_HUGEPAGE, MAP_ANONYMOUS */
 #include "sp_arena.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,9 @@ struct sp_arena_chunk {
 void sp_arena_init(sp_arena *arena, size_t cap)
 {
     arena->head = NULL;
+    arena->outside = NULL;
+    arena->n_outside = 0;
+    arena->outside_cap = 0;
     arena->used = 0;
     arena->cap = cap;
     arena->exhausted = 0;
@@ -86,6 +90,12 @@ void sp_arena_release(sp_arena *arena)
         chunk_free(chunk);
         chunk = next;
     }
+    for (size_t i = 0; i < arena->n_outside; i++)
+        free(arena->outside[i]);
+    free(arena->outside);
+    arena->outside = NULL;
+    arena->n_outside = 0;
+    arena->outside_cap = 0;
     arena->head = NULL;
     arena->used = 0;
 }
@@ -194,4 +204,61 @@ int sp_arena_charge(sp_arena *arena, size_t size)
 void sp_arena_uncharge(sp_arena *arena, size_t size)
 {
     arena->used -= size < arena->used ? size : arena->used;
+}
+
+/* An array outside the chunks starts with this header: its slot in
+ * arena->outside, which realloc must follow when the block moves. */
+#define SP_OUTSIDE_HEADER 16u
+
+int sp_arena_grow_outside(sp_arena *arena, void **items, uint32_t *cap, uint32_t need,
+                          size_t item_size)
+{
+    uint64_t ncap;
+    size_t slot;
+    unsigned char *block;
+
+    if (need <= *cap)
+        return 0;
+    ncap = *cap ? (uint64_t)*cap * 2 : 8;
+    while (ncap < need)
+        ncap *= 2;
+    if (ncap > UINT32_MAX)
+        ncap = UINT32_MAX;
+    if (ncap < need || ncap > (SIZE_MAX - SP_OUTSIDE_HEADER) / item_size)
+        goto refuse;
+    if (*items == NULL) {
+        /* room for the new block's slot first: nothing to undo later */
+        if (arena->n_outside == arena->outside_cap) {
+            size_t ocap = arena->outside_cap ? arena->outside_cap * 2 : 8;
+            void **grown = realloc(arena->outside, ocap * sizeof(*grown));
+
+            if (grown == NULL)
+                goto refuse;
+            arena->outside = grown;
+            arena->outside_cap = ocap;
+        }
+        slot = arena->n_outside;
+        block = NULL;
+    } else {
+        block = (unsigned char *)*items - SP_OUTSIDE_HEADER;
+        memcpy(&slot, block, sizeof(slot));
+    }
+    if (sp_arena_charge(arena, (size_t)(ncap - *cap) * item_size) < 0)
+        return -1;
+    block = realloc(block, SP_OUTSIDE_HEADER + (size_t)ncap * item_size);
+    if (block == NULL) {
+        sp_arena_uncharge(arena, (size_t)(ncap - *cap) * item_size);
+        goto refuse;
+    }
+    memcpy(block, &slot, sizeof(slot));
+    arena->outside[slot] = block;
+    if (slot == arena->n_outside)
+        arena->n_outside++;
+    *items = block + SP_OUTSIDE_HEADER;
+    *cap = (uint32_t)ncap;
+    return 0;
+
+refuse:
+    arena->exhausted = 1;
+    return -1;
 }

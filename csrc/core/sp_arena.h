@@ -13,6 +13,9 @@ typedef struct sp_arena_chunk sp_arena_chunk;
 
 typedef struct sp_arena {
     sp_arena_chunk *head;
+    /* arrays grown with realloc (sp_arena_grow_outside), freed with it */
+    void **outside;
+    size_t n_outside, outside_cap;
     size_t used;   /* bytes handed out, including alignment */
     size_t cap;    /* 0 means no cap */
     int exhausted; /* set once a request was refused */
@@ -35,5 +38,13 @@ void sp_arena_uncharge(sp_arena *arena, size_t size);
 /* Grow an arena array to hold at least need items of item_size bytes,
  * doubling so that the total copied stays linear. Updates *items and *cap. */
 int sp_arena_grow(sp_arena *arena, void **items, uint32_t *cap, uint32_t need, size_t item_size);
+/* The same for an array that may grow large (the calls of a stream): it
+ * lives outside the chunks and grows with realloc, which moves a large
+ * block by remapping its pages, so growing copies nothing and leaves no
+ * dead copies behind. Charged to the cap, freed by sp_arena_release.
+ * Items past the old capacity are not zeroed. *items must be NULL or come
+ * from this function with the same arena. */
+int sp_arena_grow_outside(sp_arena *arena, void **items, uint32_t *cap, uint32_t need,
+                          size_t item_size);
 
 #endif

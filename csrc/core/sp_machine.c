@@ -191,8 +191,8 @@ static int record_call(sp_machine *m, uint8_t kind, sp_slot callee, sp_slot args
         sp_slot_decref(m, &kwargs);
         return limit(m, "more than %u events in one pickle", m->lim->max_events);
     }
-    if (sp_arena_grow(m->arena, (void **)&st->calls, &st->calls_cap, st->n_calls + 1,
-                      sizeof(sp_call)) < 0) {
+    if (sp_arena_grow_outside(m->arena, (void **)&st->calls, &st->calls_cap, st->n_calls + 1,
+                              sizeof(sp_call)) < 0) {
         sp_slot_decref(m, &callee);
         sp_slot_decref(m, &args);
         sp_slot_decref(m, &kwargs);
