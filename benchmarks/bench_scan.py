@@ -18,6 +18,10 @@ Every input is timed four ways in this one process, on the same bytes:
             module is imported and nothing the file names ever runs
   floor     corpus files only: memoryview(data), a call into C that takes
             the buffer and does nothing, the least any scan from Python costs
+  model     once: one prediction of the bundled model, the call into
+            XGBoost the verdict path makes for every file that reaches a
+            callable (score_rows on two rows less on one): the least such a
+            file's verdict costs
 
 Inputs: every benign raw pickle of the evaluation corpus and a set of large
 synthetic pickles generated in memory. Peak memory of scan and unpickle is
@@ -139,6 +143,27 @@ def bare_c_call(data):
     """The floor under any scan from Python: one call into C that takes the
     buffer of the same bytes and returns one new object, doing no work."""
     return memoryview(data)
+
+
+def model_call(rows):
+    """Predictions of the bundled model, one XGBoost C API call per row as
+    the verdict path makes them, on rows of zeros."""
+    verdict_scan(b"N.")  # loads the bundled model once
+    return _BUNDLED[0].classifier.score_rows(rows)
+
+
+def model_floor_time(cfg):
+    """One prediction in C alone: score_rows on two rows less score_rows on
+    one (score_rows asks XGBoost once per row), so the Python call around
+    it cancels out."""
+    from safepickle import _native
+
+    width = 4 * len(_native.feature_names())
+    one = memoryview(bytes(width)).cast("f")
+    two = memoryview(bytes(2 * width)).cast("f")
+    times = time_methods({"one": lambda _: model_call(one), "two": lambda _: model_call(two)},
+                         b"", cfg)
+    return max(times["two"] - times["one"], 0.0)
 
 
 def genops_walk(data):
@@ -494,7 +519,7 @@ COLUMNS = (("scan", "su", "gs", "full report, `scan` column"),
            ("verdict", "vu", "gv", "verdict path, `verdict` column"))
 
 
-def goal_lines(rows, corpus_files):
+def goal_lines(rows, corpus_files, model_floor=None):
     lim_su, lim_gs = GOAL_SCAN_OVER_UNPICKLE, GOAL_GENOPS_OVER_SCAN
     out = []
     for _, su, _, label in COLUMNS:
@@ -512,6 +537,30 @@ def goal_lines(rows, corpus_files):
             [(f[gs], f["name"]) for f in corpus_files if f[gs] is not None],
             lambda v: v >= lim_gs, min, True)
     out += floor_lines(corpus_files)
+    out += model_floor_lines(corpus_files, model_floor)
+    return out
+
+
+def model_floor_lines(files, model_floor):
+    """What no verdict of a file that reaches a callable can beat: one
+    prediction of the bundled model, next to each goal's bound."""
+    scored = [f for f in files if f.get("scored")]
+    if model_floor is None or not scored:
+        return []
+    su = [model_floor / f["unpickle"] for f in scored if f.get("unpickle")]
+    gs = [f["genops"] / model_floor for f in scored if not f.get("genops_error")]
+    out = ["Model floor - one prediction of the bundled model (one row through the XGBoost C API, "
+           "as the verdict path asks for each file that reaches a callable; score_rows on two rows "
+           "less on one), %s; %d of %d files are scored:" % (
+               fmt_time(model_floor), len(scored), len(files))]
+    if su:
+        out.append("  verdict goal 1 out of reach for %d of %d scored files (model/unpickle >= "
+                   "%.2f)" % (sum(1 for v in su if v >= GOAL_SCAN_OVER_UNPICKLE), len(su),
+                              GOAL_SCAN_OVER_UNPICKLE))
+    if gs:
+        out.append("  verdict goal 2 out of reach for %d of %d scored files (genops/model < %.0f)"
+                   % (sum(1 for v in gs if v < GOAL_GENOPS_OVER_SCAN), len(gs),
+                      GOAL_GENOPS_OVER_SCAN))
     return out
 
 
@@ -623,11 +672,13 @@ def run(args):
         })
 
     corpus_files = []
+    model_floor = None
     corpus_note = None
     if args.corpus and os.path.isfile(os.path.join(args.corpus, "MANIFEST.tsv")):
         files = corpus_inputs(args.corpus)
         log("corpus: %d benign raw pickles, %s" % (len(files), fmt_size(sum(len(d) for _, d in files))))
         ccfg = cfg.for_corpus()
+        model_floor = model_floor_time(ccfg)
         for name, data in files:
             report = guard_scan(data)
             _, gerr = genops_count(data)
@@ -636,7 +687,7 @@ def run(args):
                 uerr = None
             except Exception as exc:  # noqa: BLE001 - reported, file left out of the ratio
                 uerr = "%s: %s" % (type(exc).__name__, exc)
-            verdict_scan(data)
+            scored = verdict_scan(data)["score"] is not None
             methods = {"scan": guard_scan,
                        "verdict": verdict_scan,
                        "genops": genops_walk_tolerant if gerr else genops_walk,
@@ -655,6 +706,7 @@ def run(args):
                 "gs": None if gerr else ratio(times["genops"], times["scan"]),
                 "gv": None if gerr else ratio(times["genops"], times["verdict"]),
                 "floor": times["floor"], "floor_su": floor_su, "floor_gs": floor_gs,
+                "scored": scored,
                 "genops_error": gerr, "unpickle_error": uerr,
                 "n_streams": len(report.get("streams", ())),
                 "notes": "; ".join(stream_notes(report)
@@ -682,7 +734,8 @@ def run(args):
             mem.append((name, len(data), m["scan"], m["unpickle"], m["source"]))
 
     elapsed = time.perf_counter() - started
-    lines = render(args, env, rows, corpus_files, corpus_note, mem, elapsed, _native, split)
+    lines = render(args, env, rows, corpus_files, corpus_note, mem, elapsed, _native, split,
+                   model_floor)
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     if args.out:
@@ -730,7 +783,8 @@ def corpus_total_row(files):
     }
 
 
-def render(args, env, rows, corpus_files, corpus_note, mem, elapsed, native, split):
+def render(args, env, rows, corpus_files, corpus_note, mem, elapsed, native, split,
+           model_floor=None):
     lines = ["# SafePickle scan cost", ""]
     lines.append("%s mode, %s. Environment: %s. Extension: %s." % (
         "Quick" if args.quick else "Full",
@@ -751,7 +805,7 @@ def render(args, env, rows, corpus_files, corpus_note, mem, elapsed, native, spl
     lines.append("")
     if corpus_note:
         lines += [corpus_note, ""]
-    lines += goal_lines(rows, corpus_files)
+    lines += goal_lines(rows, corpus_files, model_floor)
     if split:
         lines += [""] + split
     if mem:
