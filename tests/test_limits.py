@@ -85,6 +85,16 @@ def test_memory_cap_counts_the_calls():
     assert scan(data, max_alloc=64 * 1024 * 1024)["limit_hit"] is False
 
 
+def test_empty_tuples_are_one_object():
+    # 100k OrderedDict() calls, each on its own EMPTY_TUPLE: as in CPython,
+    # where the empty tuple is a singleton, they share one argument tuple,
+    # and the scan needs only the call records (8.8 MB of them)
+    data = (b"\x80\x02ccollections\nOrderedDict\nq\x00" + b"h\x00)\x810" * 100000 + b"N.")
+    report = scan(data, max_alloc=14 * 1024 * 1024)
+    assert report["limit_hit"] is False
+    assert report["verdict"] == "benign"
+
+
 def test_nesting_cap():
     inner = PAYLOAD
     for _ in range(6):

@@ -1142,12 +1142,26 @@ static int load_additems(sp_machine *m)
 
 /* ---- containers ------------------------------------------------------- */
 
+static int push_empty_tuple(sp_machine *m)
+{
+    if (m->empty_tuple == NULL) {
+        m->empty_tuple = sp_obj_new(m, SP_V_TUPLE, m->op_off);
+        if (m->empty_tuple == NULL)
+            return out_of_memory(m);
+    }
+    m->empty_tuple->refcnt++;
+    SP_TRY(push(m, make_container(m->empty_tuple)));
+    return check_depth(m, m->empty_tuple); /* as a new container counts */
+}
+
 static int load_counted_tuple(sp_machine *m, uint32_t n)
 {
     sp_slot t;
 
     if (m->sp < n)
         return underflow(m);
+    if (n == 0 && m->sp >= m->fence)
+        return push_empty_tuple(m);
     SP_TRY(pop_tuple(m, m->sp - n, &t));
     return push(m, t);
 }
@@ -2126,6 +2140,11 @@ sp_status sp_machine_run(sp_result *result, const sp_limits *limits, uint64_t of
             out_of_memory(&m);
     }
     sp_memo_free(&m);
+    if (m.empty_tuple != NULL) {
+        sp_slot held = make_container(m.empty_tuple);
+
+        sp_slot_decref(&m, &held);
+    }
     sp_stream_set_caps(m.arena, stream);
     if (m.fatal != SP_OK)
         return m.fatal;

@@ -69,6 +69,10 @@ typedef struct sp_machine {
 
     sp_obj *free_objs;
     sp_slot *free_items[SP_ITEM_CLASSES];
+    /* The empty tuple, one object for the whole stream as in CPython
+     * (PyTuple_New(0) is a singleton): EMPTY_TUPLE is the argument tuple of
+     * most NEWOBJ calls. The machine holds a reference until it ends. */
+    sp_obj *empty_tuple;
 } sp_machine;
 
 /* ---- containers (sp_objects.c) ---------------------------------------- */
