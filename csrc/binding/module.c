@@ -21,6 +21,7 @@
 #include "module_state.h"
 #include "report_convert.h"
 #include "scan_limits.h"
+#include "sp_arena.h"
 #include "sp_decide.h"
 #include "sp_features.h"
 #include "sp_format.h"
@@ -333,6 +334,34 @@ static PyObject *module_library_versions(PyObject *module, PyObject *unused)
                          libzip ? libzip : "unknown");
 }
 
+PyDoc_STRVAR(module_release_memory_doc, "release_memory() -> None\n\
+\n\
+Give back to the kernel the large blocks scans keep for the next scan (at\n\
+most 64 MB): a process about to load what it scanned wants the memory,\n\
+one that scans file after file is faster keeping it. kept_memory() says\n\
+how much is kept.");
+
+PyDoc_STRVAR(module_kept_memory_doc, "kept_memory() -> int\n\
+\n\
+Bytes of the large blocks kept for the next scan.");
+
+static PyObject *module_kept_memory(PyObject *module, PyObject *unused)
+{
+    return PyLong_FromSize_t(sp_big_cached());
+}
+
+static PyObject *module_release_memory(PyObject *module, PyObject *unused)
+{
+    /* most calls find nothing kept: no need to let go of the GIL */
+    if (sp_big_cached() > 0) {
+        PyThreadState *save = PyEval_SaveThread();
+
+        sp_big_release_cached();
+        PyEval_RestoreThread(save);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"scan", (PyCFunction)(void (*)(void))module_scan, METH_VARARGS | METH_KEYWORDS,
      module_scan_doc},
@@ -343,6 +372,8 @@ static PyMethodDef module_methods[] = {
     {"anomaly_codes", module_anomaly_codes, METH_NOARGS, module_anomaly_codes_doc},
     {"default_limits", module_default_limits, METH_NOARGS, module_default_limits_doc},
     {"library_versions", module_library_versions, METH_NOARGS, module_library_versions_doc},
+    {"release_memory", module_release_memory, METH_NOARGS, module_release_memory_doc},
+    {"kept_memory", module_kept_memory, METH_NOARGS, module_kept_memory_doc},
     SP_TRAIN_METHODS SP_DEBUG_TEXT_METHODS SP_DEBUG_UNWRAP_METHODS SP_DEBUG_ZIP_METHODS{NULL, NULL,
                                                                                         0, NULL}};
 

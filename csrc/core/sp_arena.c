@@ -1,6 +1,7 @@
-#define _DEFAULT_SOURCE /* MADV_HUGEPAGE, MAP_ANONYMOUS */
+#define _GNU_SOURCE /* MADV_HUGEPAGE, MAP_ANONYMOUS, mremap */
 #include "sp_arena.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,187 @@ static void chunk_free(sp_arena_chunk *chunk)
     free(chunk);
 }
 
+/* ---- blocks that grow large ------------------------------------------ */
+
+#if defined(__linux__) && defined(MADV_HUGEPAGE) && defined(MREMAP_MAYMOVE)
+#define SP_BIG_MAPS 1
+#else
+#define SP_BIG_MAPS 0
+#endif
+
+/* Blocks from this size on get a mapping of their own, with huge pages
+ * where the kernel gives them, grown with mremap: malloc would take a
+ * large block through 4 KB faults, a quarter of the time of a scan that
+ * memoizes a million values. Which one holds a block follows from its
+ * size. */
+static int big_mapped(size_t size)
+{
+    return SP_BIG_MAPS && size >= SP_HUGE_CHUNK;
+}
+
+static size_t big_round(size_t size)
+{
+    return (size + SP_HUGE_CHUNK - 1) & ~(SP_HUGE_CHUNK - 1);
+}
+
+#if SP_BIG_MAPS
+/* Mappings given back are kept for the next scan (a few, up to a total):
+ * a process that scans file after file then reuses pages already faulted
+ * in instead of zeroing new ones. sp_big_release_cached gives them back to
+ * the kernel; the load guard calls it before it loads. */
+#define SP_BIG_CACHE_SLOTS 4
+#define SP_BIG_CACHE_BYTES ((size_t)64 * 1024 * 1024)
+
+static struct {
+    void *p;
+    size_t size; /* of the mapping */
+} big_cache[SP_BIG_CACHE_SLOTS];
+static size_t big_cached_bytes;
+static pthread_mutex_t big_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A cached mapping of at least size bytes (the smallest such, else the
+ * largest, grown); NULL when none is kept. *mapped: its length. */
+static void *big_cache_take(size_t size, size_t *mapped)
+{
+    int best = -1;
+    size_t want = big_round(size);
+    void *p, *q;
+    size_t have;
+
+    pthread_mutex_lock(&big_cache_lock);
+    for (int i = 0; i < SP_BIG_CACHE_SLOTS; i++) {
+        if (big_cache[i].p == NULL)
+            continue;
+        if (best < 0 ||
+            (big_cache[best].size < want
+                 ? big_cache[i].size > big_cache[best].size
+                 : big_cache[i].size >= want && big_cache[i].size < big_cache[best].size))
+            best = i;
+    }
+    if (best < 0) {
+        pthread_mutex_unlock(&big_cache_lock);
+        return NULL;
+    }
+    p = big_cache[best].p;
+    have = big_cache[best].size;
+    big_cache[best].p = NULL;
+    big_cached_bytes -= have;
+    pthread_mutex_unlock(&big_cache_lock);
+    /* a larger mapping is kept whole: its pages are the point of keeping it */
+    if (have >= want) {
+        *mapped = have;
+        return p;
+    }
+    q = mremap(p, have, want, MREMAP_MAYMOVE);
+    if (q == MAP_FAILED) {
+        munmap(p, have);
+        return NULL;
+    }
+    *mapped = want;
+    return q;
+}
+
+static void big_cache_put(void *p, size_t size)
+{
+    pthread_mutex_lock(&big_cache_lock);
+    if (big_cached_bytes + size <= SP_BIG_CACHE_BYTES) {
+        for (int i = 0; i < SP_BIG_CACHE_SLOTS; i++) {
+            if (big_cache[i].p == NULL) {
+                big_cache[i].p = p;
+                big_cache[i].size = size;
+                big_cached_bytes += size;
+                pthread_mutex_unlock(&big_cache_lock);
+                return;
+            }
+        }
+    }
+    pthread_mutex_unlock(&big_cache_lock);
+    munmap(p, size);
+}
+#endif
+
+size_t sp_big_cached(void)
+{
+#if SP_BIG_MAPS
+    size_t n;
+
+    pthread_mutex_lock(&big_cache_lock);
+    n = big_cached_bytes;
+    pthread_mutex_unlock(&big_cache_lock);
+    return n;
+#else
+    return 0;
+#endif
+}
+
+void sp_big_release_cached(void)
+{
+#if SP_BIG_MAPS
+    pthread_mutex_lock(&big_cache_lock);
+    for (int i = 0; i < SP_BIG_CACHE_SLOTS; i++) {
+        if (big_cache[i].p != NULL) {
+            munmap(big_cache[i].p, big_cache[i].size);
+            big_cache[i].p = NULL;
+        }
+    }
+    big_cached_bytes = 0;
+    pthread_mutex_unlock(&big_cache_lock);
+#endif
+}
+
+void *sp_big_resize(void *p, size_t old_size, size_t *new_size)
+{
+#if SP_BIG_MAPS
+    size_t want = *new_size;
+
+    if (big_mapped(want)) {
+        void *q;
+        size_t mapped;
+
+        if (p != NULL && big_mapped(old_size)) {
+            if (big_round(want) <= big_round(old_size)) {
+                *new_size = big_round(old_size);
+                return p;
+            }
+            q = mremap(p, big_round(old_size), big_round(want), MREMAP_MAYMOVE);
+            if (q == MAP_FAILED)
+                return NULL;
+            *new_size = big_round(want);
+            return q;
+        }
+        q = big_cache_take(want, &mapped);
+        if (q == NULL) {
+            mapped = big_round(want);
+            q = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (q == MAP_FAILED)
+                return NULL;
+            /* only advice: without huge pages the mapping still works */
+            (void)madvise(q, mapped, MADV_HUGEPAGE);
+        }
+        if (p != NULL) {
+            memcpy(q, p, old_size < want ? old_size : want);
+            free(p);
+        }
+        *new_size = mapped;
+        return q;
+    }
+#endif
+    return realloc(p, *new_size);
+}
+
+void sp_big_free(void *p, size_t size)
+{
+    if (p == NULL)
+        return;
+#if SP_BIG_MAPS
+    if (big_mapped(size)) {
+        big_cache_put(p, big_round(size));
+        return;
+    }
+#endif
+    free(p);
+}
+
 void sp_arena_release(sp_arena *arena)
 {
     sp_arena_chunk *chunk = arena->head;
@@ -90,8 +272,12 @@ void sp_arena_release(sp_arena *arena)
         chunk_free(chunk);
         chunk = next;
     }
-    for (size_t i = 0; i < arena->n_outside; i++)
-        free(arena->outside[i]);
+    for (size_t i = 0; i < arena->n_outside; i++) {
+        size_t size;
+
+        memcpy(&size, (unsigned char *)arena->outside[i] + sizeof(size_t), sizeof(size));
+        sp_big_free(arena->outside[i], size);
+    }
     free(arena->outside);
     arena->outside = NULL;
     arena->n_outside = 0;
@@ -207,14 +393,15 @@ void sp_arena_uncharge(sp_arena *arena, size_t size)
 }
 
 /* An array outside the chunks starts with this header: its slot in
- * arena->outside, which realloc must follow when the block moves. */
+ * arena->outside, which must follow the block when it moves, and the
+ * block's size, which says how to free it (sp_big_free). */
 #define SP_OUTSIDE_HEADER 16u
 
 int sp_arena_grow_outside(sp_arena *arena, void **items, uint32_t *cap, uint32_t need,
                           size_t item_size)
 {
     uint64_t ncap;
-    size_t slot;
+    size_t slot, old_size, new_size, charged;
     unsigned char *block;
 
     if (need <= *cap)
@@ -239,18 +426,36 @@ int sp_arena_grow_outside(sp_arena *arena, void **items, uint32_t *cap, uint32_t
         }
         slot = arena->n_outside;
         block = NULL;
+        old_size = 0;
     } else {
         block = (unsigned char *)*items - SP_OUTSIDE_HEADER;
         memcpy(&slot, block, sizeof(slot));
+        memcpy(&old_size, block + sizeof(size_t), sizeof(old_size));
     }
-    if (sp_arena_charge(arena, (size_t)(ncap - *cap) * item_size) < 0)
+    new_size = SP_OUTSIDE_HEADER + (size_t)ncap * item_size;
+    charged = (size_t)(ncap - *cap) * item_size;
+    if (sp_arena_charge(arena, charged) < 0)
         return -1;
-    block = realloc(block, SP_OUTSIDE_HEADER + (size_t)ncap * item_size);
+    block = sp_big_resize(block, old_size, &new_size);
     if (block == NULL) {
-        sp_arena_uncharge(arena, (size_t)(ncap - *cap) * item_size);
+        sp_arena_uncharge(arena, charged);
         goto refuse;
     }
+    /* a kept mapping may be larger than asked for: all of it is usable */
+    if ((new_size - SP_OUTSIDE_HEADER) / item_size > ncap) {
+        uint64_t more = (new_size - SP_OUTSIDE_HEADER) / item_size;
+
+        if (more > UINT32_MAX)
+            more = UINT32_MAX;
+        int exhausted = arena->exhausted;
+
+        /* the extra room is optional: no cap is hit for want of it */
+        if (sp_arena_charge(arena, (size_t)(more - ncap) * item_size) == 0)
+            ncap = more;
+        arena->exhausted = exhausted;
+    }
     memcpy(block, &slot, sizeof(slot));
+    memcpy(block + sizeof(size_t), &new_size, sizeof(new_size));
     arena->outside[slot] = block;
     if (slot == arena->n_outside)
         arena->n_outside++;

@@ -39,12 +39,28 @@ void sp_arena_uncharge(sp_arena *arena, size_t size);
  * doubling so that the total copied stays linear. Updates *items and *cap. */
 int sp_arena_grow(sp_arena *arena, void **items, uint32_t *cap, uint32_t need, size_t item_size);
 /* The same for an array that may grow large (the calls of a stream): it
- * lives outside the chunks and grows with realloc, which moves a large
- * block by remapping its pages, so growing copies nothing and leaves no
- * dead copies behind. Charged to the cap, freed by sp_arena_release.
- * Items past the old capacity are not zeroed. *items must be NULL or come
- * from this function with the same arena. */
+ * lives outside the chunks (sp_big_resize), so growing copies nothing and
+ * leaves no dead copies behind. Charged to the cap, freed by
+ * sp_arena_release. Items past the old capacity are not zeroed. *items
+ * must be NULL or come from this function with the same arena. */
 int sp_arena_grow_outside(sp_arena *arena, void **items, uint32_t *cap, uint32_t need,
                           size_t item_size);
+
+/* Resize a block that may grow large to at least *new_size bytes: malloc'd
+ * while it is small, from 2 MB on a mapping of its own with huge pages
+ * where the kernel gives them, grown with mremap, which moves pages instead
+ * of copying them. old_size is what the last call set *new_size to (0 for
+ * a new block); it says which one holds the block. *new_size is set to the
+ * block's size, which may be more than was asked for (a mapping kept from
+ * an earlier scan is reused whole). NULL when memory ran out (the block is
+ * then unchanged). Thread-safe. */
+void *sp_big_resize(void *p, size_t old_size, size_t *new_size);
+/* Frees a block of sp_big_resize, given the size it last set. A mapping is
+ * kept for the next scan (at most 4, 64 MB in all) until
+ * sp_big_release_cached. */
+void sp_big_free(void *p, size_t size);
+/* Bytes of the mappings kept, and giving them back to the kernel. */
+size_t sp_big_cached(void);
+void sp_big_release_cached(void);
 
 #endif

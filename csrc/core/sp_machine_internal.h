@@ -56,9 +56,10 @@ typedef struct sp_machine {
      * keys 0..n-1, so a dense array serves them (malloc'd and grown with
      * realloc, see sp_memo.c) and a hash table takes the sparse keys a
      * hostile file may use. */
-    sp_slot *memo_dense;
+    sp_slot *memo_dense; /* then the used flags, in one block */
     uint8_t *memo_dense_used;
     uint32_t memo_dense_cap;
+    size_t memo_dense_bytes; /* of the block holding both arrays */
     sp_memo_hash_entry *memo_hash;
     uint64_t memo_hash_cap; /* power of two, 0 when absent */
     uint64_t memo_hash_count;

@@ -73,30 +73,40 @@ int sp_memo_get(sp_machine *m, uint64_t key, sp_slot *out)
     return 1;
 }
 
-/* The dense arrays live outside the arena, grown with realloc: a large
- * block moves by remapping its pages, so growing copies nothing and leaves
- * no dead arrays behind; their bytes still count against the arena's cap. */
+/* The dense arrays live outside the arena, in one block (sp_big_resize):
+ * the values, then a used flag per key. A large block moves by remapping
+ * its pages, so growing copies nothing but the flags and leaves no dead
+ * arrays behind; its bytes still count against the arena's cap. */
 static int dense_grow(sp_machine *m, uint64_t key)
 {
-    uint64_t ncap = m->memo_dense_cap ? m->memo_dense_cap : 64;
-    size_t per_key = sizeof(sp_slot) + 1;
-    sp_slot *values;
-    uint8_t *used;
+    uint64_t old_cap = m->memo_dense_cap;
+    uint64_t ncap = old_cap ? old_cap : 64;
+    size_t per_key = sizeof(sp_slot) + 1, bytes;
+    unsigned char *block;
 
     while (ncap <= key)
         ncap *= 2;
-    if (sp_arena_charge(m->arena, (size_t)(ncap - m->memo_dense_cap) * per_key) < 0)
+    if (sp_arena_charge(m->arena, (size_t)(ncap - old_cap) * per_key) < 0)
         return -1;
+    bytes = per_key * ncap;
+    block = sp_big_resize(m->memo_dense, m->memo_dense_bytes, &bytes);
+    if (block == NULL)
+        goto no_memory;
+    m->memo_dense_bytes = bytes;
+    /* a kept mapping may be larger than asked for: use it when the cap
+     * allows (the extra room is optional) */
+    if (bytes / per_key > ncap && bytes / per_key <= UINT32_MAX / 2) {
+        int exhausted = m->arena->exhausted;
+
+        if (sp_arena_charge(m->arena, (bytes / per_key - ncap) * per_key) == 0)
+            ncap = bytes / per_key;
+        m->arena->exhausted = exhausted;
+    }
     /* only the used flags need zeroing: a value is read only where set */
-    values = realloc(m->memo_dense, sizeof(sp_slot) * ncap);
-    if (values == NULL)
-        goto no_memory;
-    m->memo_dense = values;
-    used = realloc(m->memo_dense_used, ncap);
-    if (used == NULL)
-        goto no_memory;
-    memset(used + m->memo_dense_cap, 0, ncap - m->memo_dense_cap);
-    m->memo_dense_used = used;
+    memmove(block + sizeof(sp_slot) * ncap, block + sizeof(sp_slot) * old_cap, old_cap);
+    memset(block + sizeof(sp_slot) * ncap + old_cap, 0, ncap - old_cap);
+    m->memo_dense = (sp_slot *)(void *)block;
+    m->memo_dense_used = block + sizeof(sp_slot) * ncap;
     m->memo_dense_cap = (uint32_t)ncap;
     /* keys that now fall in the dense range move out of the hash table */
     for (uint64_t j = 0; j < m->memo_hash_cap; j++) {
@@ -133,7 +143,7 @@ static int dense_grow(sp_machine *m, uint64_t key)
     return 0;
 
 no_memory:
-    sp_arena_uncharge(m->arena, (size_t)(ncap - m->memo_dense_cap) * per_key);
+    sp_arena_uncharge(m->arena, (size_t)(ncap - old_cap) * per_key);
     m->arena->exhausted = 1;
     return -1;
 }
@@ -192,8 +202,8 @@ int sp_memo_put(sp_machine *m, uint64_t key, const sp_slot *value, int *overwrot
 void sp_memo_free(sp_machine *m)
 {
     sp_arena_uncharge(m->arena, (size_t)m->memo_dense_cap * (sizeof(sp_slot) + 1));
-    free(m->memo_dense);
-    free(m->memo_dense_used);
+    sp_big_free(m->memo_dense, m->memo_dense_bytes);
+    m->memo_dense_bytes = 0;
     m->memo_dense = NULL;
     m->memo_dense_used = NULL;
     m->memo_dense_cap = 0;

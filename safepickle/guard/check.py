@@ -2,6 +2,7 @@
 
 import os
 
+from .. import _native
 from ..api import scan
 from ..errors import ScanError
 from . import state
@@ -26,6 +27,9 @@ def check_snapshot(snapshot, policy=None):
         return None
     finally:
         view.release()
+        # the loader comes next and wants the memory the scan kept for the
+        # next scan
+        _native.release_memory()
     report.path = snapshot.name
     judge(report, snapshot.name, policy)
     if _after_verdict is not None:
