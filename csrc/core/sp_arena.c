@@ -19,7 +19,6 @@ struct sp_arena_chunk {
     sp_arena_chunk *next;
     size_t size;
     size_t used;
-    int mapped; /* from chunk_map, not malloc */
     /* followed by 16-aligned storage */
 };
 
@@ -37,49 +36,35 @@ void sp_arena_init(sp_arena *arena, size_t cap)
 }
 
 /* Large chunks are mapped with transparent huge pages where the kernel
- * offers them: a scan that keeps millions of values alive (every memoized
- * container stays alive to the end of its stream, as in the loader) would
- * otherwise spend as long in 4 KB page faults as in the machine itself. */
+ * offers them (sp_big_resize): a scan that keeps millions of values alive
+ * (every memoized container stays alive to the end of its stream, as in
+ * the loader) would otherwise spend as long in 4 KB page faults as in the
+ * machine itself, and a process that scans file after file reuses the
+ * pages of the last scan. */
 #define SP_HUGE_CHUNK ((size_t)2 * 1024 * 1024)
 
 /* A chunk of at least total bytes, header included; sets its size. */
 static sp_arena_chunk *chunk_new(size_t total)
 {
-    sp_arena_chunk *chunk = NULL;
+    sp_arena_chunk *chunk;
 
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
     if (total >= SP_HUGE_CHUNK) {
-        /* whole huge pages: the kernel aligns such a mapping to them */
-        size_t mapped = (total + SP_HUGE_CHUNK - 1) & ~(SP_HUGE_CHUNK - 1);
-        void *p = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        size_t mapped = total;
 
-        if (p != MAP_FAILED) {
-            /* only advice: without huge pages the mapping still works */
-            (void)madvise(p, mapped, MADV_HUGEPAGE);
-            chunk = p;
-            chunk->mapped = 1;
+        chunk = sp_big_resize(NULL, 0, &mapped);
+        if (chunk != NULL)
             chunk->size = mapped - SP_HEADER_SIZE;
-            return chunk;
-        }
+        return chunk;
     }
-#endif
     chunk = malloc(total);
-    if (chunk != NULL) {
-        chunk->mapped = 0;
+    if (chunk != NULL)
         chunk->size = total - SP_HEADER_SIZE;
-    }
     return chunk;
 }
 
 static void chunk_free(sp_arena_chunk *chunk)
 {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (chunk->mapped) {
-        munmap(chunk, SP_HEADER_SIZE + chunk->size);
-        return;
-    }
-#endif
-    free(chunk);
+    sp_big_free(chunk, SP_HEADER_SIZE + chunk->size);
 }
 
 /* ---- blocks that grow large ------------------------------------------ */
@@ -110,7 +95,7 @@ static size_t big_round(size_t size)
  * a process that scans file after file then reuses pages already faulted
  * in instead of zeroing new ones. sp_big_release_cached gives them back to
  * the kernel; the load guard calls it before it loads. */
-#define SP_BIG_CACHE_SLOTS 4
+#define SP_BIG_CACHE_SLOTS 16
 #define SP_BIG_CACHE_BYTES ((size_t)64 * 1024 * 1024)
 
 static struct {

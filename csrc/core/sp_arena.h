@@ -56,7 +56,7 @@ int sp_arena_grow_outside(sp_arena *arena, void **items, uint32_t *cap, uint32_t
  * then unchanged). Thread-safe. */
 void *sp_big_resize(void *p, size_t old_size, size_t *new_size);
 /* Frees a block of sp_big_resize, given the size it last set. A mapping is
- * kept for the next scan (at most 4, 64 MB in all) until
+ * kept for the next scan (at most 16, 64 MB in all) until
  * sp_big_release_cached. */
 void sp_big_free(void *p, size_t size);
 /* Bytes of the mappings kept, and giving them back to the kernel. */
