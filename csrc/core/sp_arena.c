@@ -335,6 +335,21 @@ char *sp_arena_strndup(sp_arena *arena, const char *src, size_t n)
     return dst;
 }
 
+/* The capacity an array of cap items grows to for need items: doubled
+ * (from 8) until it holds them, so that the total copied stays linear.
+ * -1 when that does not fit in 32 bits. */
+static int grown_capacity(uint32_t cap, uint32_t need, uint64_t *out)
+{
+    uint64_t ncap = cap ? (uint64_t)cap * 2 : 8;
+
+    while (ncap < need)
+        ncap *= 2;
+    if (ncap > UINT32_MAX)
+        ncap = UINT32_MAX;
+    *out = ncap;
+    return ncap < need ? -1 : 0;
+}
+
 int sp_arena_grow(sp_arena *arena, void **items, uint32_t *cap, uint32_t need, size_t item_size)
 {
     uint64_t ncap;
@@ -342,12 +357,7 @@ int sp_arena_grow(sp_arena *arena, void **items, uint32_t *cap, uint32_t need, s
 
     if (need <= *cap)
         return 0;
-    ncap = *cap ? (uint64_t)*cap * 2 : 8;
-    while (ncap < need)
-        ncap *= 2;
-    if (ncap > UINT32_MAX)
-        ncap = UINT32_MAX;
-    if (ncap < need)
+    if (grown_capacity(*cap, need, &ncap) < 0)
         return -1;
     /* the copied part needs no zeroing: growing a large array would
      * otherwise write it twice */
@@ -391,12 +401,7 @@ int sp_arena_grow_outside(sp_arena *arena, void **items, uint32_t *cap, uint32_t
 
     if (need <= *cap)
         return 0;
-    ncap = *cap ? (uint64_t)*cap * 2 : 8;
-    while (ncap < need)
-        ncap *= 2;
-    if (ncap > UINT32_MAX)
-        ncap = UINT32_MAX;
-    if (ncap < need || ncap > (SIZE_MAX - SP_OUTSIDE_HEADER) / item_size)
+    if (grown_capacity(*cap, need, &ncap) < 0 || ncap > (SIZE_MAX - SP_OUTSIDE_HEADER) / item_size)
         goto refuse;
     if (*items == NULL) {
         /* room for the new block's slot first: nothing to undo later */
