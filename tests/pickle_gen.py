@@ -553,6 +553,23 @@ def tricks():
          + b"K\x01K\x02K\x03\x87R0\x82\x03."),
         ("ext-compat-name", P2 + gl("copy_reg", "add_extension") + u("os")
          + u("system") + b"K\x10\x87R0\x82\x10."),
+        # add_extension computes int(code) before it looks at the key
+        ("ext-code-bad-text", P2 + gl("copyreg", "add_extension")
+         + b"K\x00K\x00" + u("os") + b"\x87R."),
+        ("ext-code-text", P2 + gl("copyreg", "add_extension") + u("os")
+         + u("system") + u(" 1_7 ") + b"\x87R0\x82\x11."),
+        ("ext-code-text-nul", P2 + gl("copyreg", "add_extension") + u("os")
+         + u("system") + u("17\x00") + b"\x87R."),
+        ("ext-code-bytes", P2 + gl("copyreg", "add_extension") + u("os")
+         + u("system") + b"C\x0218\x87R0\x82\x12."),
+        ("ext-code-float", P2 + gl("copyreg", "add_extension") + u("os")
+         + u("system") + b"G" + struct.pack(">d", 19.75) + b"\x87R0\x82\x13."),
+        ("ext-code-nan", P2 + gl("copyreg", "add_extension") + u("os")
+         + u("system") + b"G" + struct.pack(">d", float("nan")) + b"\x87R."),
+        ("ext-code-none", P2 + gl("copyreg", "add_extension") + u("os")
+         + u("system") + b"N\x87R."),
+        ("ext-code-huge-text", P2 + gl("copyreg", "add_extension") + u("os")
+         + u("system") + u("9" * 30) + b"\x87R."),
         # persistent ids
         ("persid-non-ascii", b"P\xff\n."),
         ("binpersid-result", P2 + OS_SYSTEM + u("id") + b"\x85RQ."),

@@ -1537,12 +1537,76 @@ static int is_add_extension(const sp_machine *m, const sp_slot *v)
 
 /* copyreg.add_extension(module, name, code) called by the file changes what
  * later EXT opcodes resolve to; model it, with copyreg's own checks. */
+/* int() of ASCII text or bytes: PyLong_FromString in base 10, which a NUL
+ * inside ends early, where int() then fails. */
+static int text_code(sp_machine *m, const sp_slot *code, int64_t *value, int *big)
+{
+    sp_intparse r = sp_parse_index_line(code->u.p, (size_t)code->len);
+
+    if (memchr(code->u.p, '\0', (size_t)code->len) != NULL || (!r.ok && !r.big))
+        return fail(m, "invalid literal for int() with base 10");
+    *big = r.big;
+    *value = r.value;
+    return 1;
+}
+
+/* int(code), which copyreg.add_extension computes before it looks at the
+ * key: 1 and *value (*big when it is beyond int64, so out of range) when
+ * the file decides it, 0 when it depends on an object the machine cannot
+ * see, -1 when the loader fails there (the stream has ended). */
+static int extension_code(sp_machine *m, const sp_slot *code, int64_t *value, int *big)
+{
+    *big = 0;
+    switch (code->kind) {
+    case SP_V_INT:
+    case SP_V_BOOL:
+        *value = code->u.i;
+        return 1;
+    case SP_V_BIGINT:
+        *big = 1;
+        return 1;
+    case SP_V_FLOAT:
+        if (isnan(code->u.f))
+            return fail(m, "cannot convert float NaN to integer");
+        if (isinf(code->u.f))
+            return fail(m, "cannot convert float infinity to integer");
+        if (fabs(code->u.f) >= 9.2e18) {
+            *big = 1;
+            return 1;
+        }
+        *value = (int64_t)code->u.f; /* int() truncates toward zero, as C does */
+        return 1;
+    case SP_V_STR:
+        /* int() of a str also reads non-ASCII digits and spaces */
+        if (!sp_ascii_valid(code->u.p, (size_t)code->len))
+            return 0;
+        return text_code(m, code, value, big);
+    case SP_V_BYTES:
+    case SP_V_BYTEARRAY:
+        return text_code(m, code, value, big);
+    case SP_V_NONE:
+    case SP_V_TUPLE:
+    case SP_V_LIST:
+    case SP_V_DICT:
+    case SP_V_SET:
+    case SP_V_FROZENSET:
+        return fail(m,
+                    "int() argument must be a string, a bytes-like object or a real number, "
+                    "not '%s'",
+                    sp_vkind_name(code->kind));
+    default:
+        return 0; /* a global, a call result, a buffer: it may define __int__ */
+    }
+}
+
 static int apply_add_extension(sp_machine *m, const sp_call *c)
 {
     sp_obj *args;
     const sp_slot *mod, *name, *code;
     struct sp_ext_entry *e;
     sp_result *root = m->root;
+    int64_t value = 0;
+    int big = 0, known;
 
     if (!is_add_extension(m, &c->callee) ||
         (c->kind != SP_CALL_REDUCE && c->kind != SP_CALL_INST && c->kind != SP_CALL_OBJ))
@@ -1561,12 +1625,15 @@ static int apply_add_extension(sp_machine *m, const sp_call *c)
     mod = &args->items[0];
     name = &args->items[1];
     code = &args->items[2];
-    if (mod->kind != SP_V_STR || name->kind != SP_V_STR ||
-        (code->kind != SP_V_INT && code->kind != SP_V_BOOL)) {
+    known = extension_code(m, code, &value, &big);
+    if (known < 0)
+        return -1;
+    if (known == 0 || (!big && value >= 1 && value <= 0x7fffffff &&
+                       (mod->kind != SP_V_STR || name->kind != SP_V_STR))) {
         speculate(m, "copyreg.add_extension with arguments that cannot be followed");
         return 0;
     }
-    if (code->u.i < 1 || code->u.i > 0x7fffffff)
+    if (big || value < 1 || value > 0x7fffffff)
         return fail(m, "code out of range");
     for (uint32_t i = 0; i < root->n_ext; i++) {
         struct sp_ext_entry *x = &root->ext[i];
@@ -1574,11 +1641,11 @@ static int apply_add_extension(sp_machine *m, const sp_call *c)
                        memcmp(x->module.ptr, mod->u.p, mod->len) == 0 && x->name.len == name->len &&
                        memcmp(x->name.ptr, name->u.p, name->len) == 0;
 
-        if (same_key && x->code == code->u.i)
+        if (same_key && x->code == value)
             return 0; /* re-registering the same pair is allowed */
         if (same_key)
             return fail(m, "key is already registered with another code");
-        if (x->code == code->u.i)
+        if (x->code == value)
             return fail(m, "code is already in use for another key");
     }
     if (sp_arena_grow(m->arena, (void **)&root->ext, &root->ext_cap, root->n_ext + 1,
@@ -1586,7 +1653,7 @@ static int apply_add_extension(sp_machine *m, const sp_call *c)
         return out_of_memory(m);
     e = &root->ext[root->n_ext++];
     memset(e, 0, sizeof(*e));
-    e->code = code->u.i;
+    e->code = value;
     SP_TRY(make_name(m, &e->module, mod->u.p, (size_t)mod->len));
     SP_TRY(make_name(m, &e->name, name->u.p, (size_t)name->len));
     return 0;
