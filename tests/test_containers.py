@@ -351,6 +351,49 @@ def test_tar_whose_first_name_is_a_pickle_is_unsafe():
     assert any(r.startswith("<file read as a pickle>") and "os.system" in r for r in report.reasons)
 
 
+def zip_that_runs_as_a_pickle(payload, content_tag=b"weights"):
+    """A zip whose first member's name carries a pickle after a newline.
+    pickle.load reads the file as PERSID ("PK\\x03\\x04...") up to that
+    newline, then runs the name; zipfile and torch read an archive. The
+    member's data is chosen so that the header before the name is ASCII,
+    as the PERSID line must be."""
+    import itertools
+    import zlib
+
+    name = "a\n" + payload.decode("ascii")  # zipfile writes other names as UTF-8
+    for i in itertools.count():
+        content = content_tag + b" %d" % i
+        crc = zlib.crc32(content).to_bytes(4, "little")
+        if all(b < 0x80 and b != 0x0A for b in crc):
+            break
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr(zipfile.ZipInfo(name), content)
+    data = out.getvalue()
+    assert all(b < 0x80 for b in data[1 : data.index(b"\n")])
+    return data
+
+
+def test_zip_whose_first_name_is_a_pickle_is_unsafe():
+    data = zip_that_runs_as_a_pickle(b"cos\nsystem\n(S'echo x'\ntR.")
+    report = scan(data)
+    assert report.format == "zip"
+    assert report.verdict == "unsafe"
+    assert any(r.startswith("<file read as a pickle>") and "os.system" in r for r in report.reasons)
+
+
+def test_plain_zips_do_not_read_as_pickles():
+    # a header that reads as PERSID and nothing else: the archive alone
+    data = zip_that_runs_as_a_pickle(b"just a name")
+    report = scan(data)
+    assert all(r["name"] != "<file read as a pickle>" for r in report.raw["records"])
+    out = io.BytesIO()
+    torch.save({"w": torch.zeros(3)}, out)
+    report = scan(out.getvalue())
+    assert report.verdict == "benign"
+    assert all(r["name"] != "<file read as a pickle>" for r in report.raw["records"])
+
+
 def test_plain_tars_do_not_read_as_pickles():
     report = scan(_tar([("storages", _storages()), ("tensors", TENSORS), ("pickle", OBJECT)]))
     assert all(r["name"] != "<file read as a pickle>" for r in report.raw["records"])

@@ -165,3 +165,42 @@ def test_unguarded_skips_the_scan_on_this_thread_only(unpatched, monkeypatch):
             other.start()
             other.join()
         assert len(scanned) == 2  # the other thread's load was scanned
+
+
+def test_zip_that_runs_as_a_pickle_is_refused_to_an_unpickler_with_persistent_load(tmp_path):
+    # torch and zipfile see an archive; an Unpickler that defines
+    # persistent_load reads the same bytes as a pickle and runs the name of
+    # the first member. The guard must judge that reading too.
+    import subprocess
+    import sys
+
+    from .test_containers import zip_that_runs_as_a_pickle
+
+    canary = tmp_path / "ran"
+    payload = ("cos\nmkdir\n(S'%s'\ntR." % canary).encode()
+    path = tmp_path / "model.zip"
+    path.write_bytes(zip_that_runs_as_a_pickle(payload))
+    code = (
+        "import pickle, sys\n"
+        "import safepickle\n"
+        "if sys.argv[2] == 'guard':\n"
+        "    safepickle.patch()\n"
+        "class U(pickle.Unpickler):\n"
+        "    def persistent_load(self, pid):\n"
+        "        return pid\n"
+        "try:\n"
+        "    with open(sys.argv[1], 'rb') as f:\n"
+        "        U(f).load()\n"
+        "    print('loaded')\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__)\n"
+    )
+    guarded = subprocess.run([sys.executable, "-c", code, str(path), "guard"],
+                             capture_output=True, text=True, check=True)
+    assert guarded.stdout.strip() == "UnsafePickleError"
+    assert not canary.exists()
+    # the file is a working payload: unguarded, the same load runs it
+    plain = subprocess.run([sys.executable, "-c", code, str(path), "plain"],
+                           capture_output=True, text=True, check=True)
+    assert plain.stdout.strip() == "loaded"
+    assert canary.exists()

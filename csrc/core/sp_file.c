@@ -648,12 +648,15 @@ static void trim_legacy(sp_result *r)
     r->trailing_len = r->input_len - r->trailing_offset;
 }
 
-/* A tar's first block is the first member's name, which the writer
- * chooses: pickle.load on the file runs it while torch.load and tarfile
- * read the archive. The reading as a pickle is kept when it resolves or
- * calls anything (tar headers that merely parse do neither). */
-static sp_status scan_tar_as_pickle(sp_file *f, const uint8_t *data, size_t len,
-                                    const sp_limits *limits, sp_error *err)
+/* An archive read as a pickle, as pickle.load reads any file: kept as a
+ * record when that reading resolves a global or calls more than the
+ * archive's own header does when read as opcodes (own_calls). A tar's
+ * first block is the first member's name, which the writer chooses. A
+ * zip starts with PERSID ("PK\x03\x04..."): an unpickler with a
+ * persistent_load goes on past the end of that line, into a member name
+ * the writer chose, while torch.load and zipfile read the archive. */
+static sp_status scan_archive_as_pickle(sp_file *f, const uint8_t *data, size_t len,
+                                        uint32_t own_calls, const sp_limits *limits, sp_error *err)
 {
     sp_result *r = NULL;
     sp_status st = sp_scan_pickle_once(data, len, limits, &r, err);
@@ -661,7 +664,7 @@ static sp_status scan_tar_as_pickle(sp_file *f, const uint8_t *data, size_t len,
 
     if (st != SP_OK)
         return st;
-    if (r->n_streams == 0 || r->streams[0].n_globals + r->streams[0].n_calls == 0) {
+    if (r->n_streams == 0 || (r->streams[0].n_globals == 0 && r->streams[0].n_calls <= own_calls)) {
         sp_result_free(r);
         return SP_OK;
     }
@@ -688,6 +691,8 @@ static sp_status scan_into(sp_file *f, const uint8_t *data, size_t len, const sp
     switch (fmt) {
     case SP_FMT_ZIP:
         st = scan_zip(f, data, len, limits, err);
+        if (st == SP_OK)
+            st = scan_archive_as_pickle(f, data, len, 1, limits, err);
         break;
     case SP_FMT_NPY:
         set_text(f->format, sizeof(f->format), "npy");
@@ -700,7 +705,7 @@ static sp_status scan_into(sp_file *f, const uint8_t *data, size_t len, const sp
     case SP_FMT_TAR:
         st = scan_tar(f, data, len, limits, err);
         if (st == SP_OK)
-            st = scan_tar_as_pickle(f, data, len, limits, err);
+            st = scan_archive_as_pickle(f, data, len, 0, limits, err);
         break;
     case SP_FMT_GZIP:
     case SP_FMT_BZ2:
