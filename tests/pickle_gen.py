@@ -570,6 +570,11 @@ def tricks():
          + u("system") + b"N\x87R."),
         ("ext-code-huge-text", P2 + gl("copyreg", "add_extension") + u("os")
          + u("system") + u("9" * 30) + b"\x87R."),
+        # int() of a str reads non-ASCII decimal digits and spaces too
+        ("ext-code-unicode-digits", P2 + gl("copyreg", "add_extension") + u("os")
+         + u("system") + u("\u2003\u0663\u0665\u00a0") + b"\x87R0\x82\x23."),
+        ("ext-code-unicode-letter", P2 + gl("copyreg", "add_extension") + u("os")
+         + u("system") + u("\u00e9") + b"\x87R."),
         # persistent ids
         ("persid-non-ascii", b"P\xff\n."),
         ("binpersid-result", P2 + OS_SYSTEM + u("id") + b"\x85RQ."),

@@ -19,6 +19,7 @@
 
 #include "sp_capability.h"
 #include "sp_compat.h"
+#include "sp_int_text_table.h"
 #include "sp_machine_internal.h"
 #include "sp_semantic.h"
 #include "sp_text.h"
@@ -1537,17 +1538,64 @@ static int is_add_extension(const sp_machine *m, const sp_slot *v)
 
 /* copyreg.add_extension(module, name, code) called by the file changes what
  * later EXT opcodes resolve to; model it, with copyreg's own checks. */
-/* int() of ASCII text or bytes: PyLong_FromString in base 10, which a NUL
- * inside ends early, where int() then fails. */
-static int text_code(sp_machine *m, const sp_slot *code, int64_t *value, int *big)
+/* int() of bytes, or of a str once rewritten as int() rewrites it: then
+ * PyLong_FromString in base 10, which a NUL inside ends early, where int()
+ * fails. */
+static int text_code(sp_machine *m, const uint8_t *p, size_t len, int64_t *value, int *big)
 {
-    sp_intparse r = sp_parse_index_line(code->u.p, (size_t)code->len);
+    sp_intparse r = sp_parse_index_line(p, len);
 
-    if (memchr(code->u.p, '\0', (size_t)code->len) != NULL || (!r.ok && !r.big))
+    if (memchr(p, '\0', len) != NULL || (!r.ok && !r.big))
         return fail(m, "invalid literal for int() with base 10");
     *big = r.big;
     *value = r.value;
     return 1;
+}
+
+/* The ASCII character int() puts in place of code point ch: a space for
+ * whitespace, the digit of a decimal digit, 0 for anything else. */
+static uint8_t int_text_char(uint32_t ch)
+{
+    if (ch < 0x7f)
+        return (uint8_t)ch;
+    for (size_t i = 0; i < sizeof sp_unicode_spaces / sizeof sp_unicode_spaces[0]; i++)
+        if (sp_unicode_spaces[i] == ch)
+            return ' ';
+    for (size_t i = 0; i < sizeof sp_decimal_runs / sizeof sp_decimal_runs[0]; i++)
+        if (ch >= sp_decimal_runs[i].first && ch <= sp_decimal_runs[i].last)
+            return (uint8_t)('0' + (sp_decimal_runs[i].digit + ch - sp_decimal_runs[i].first) % 10);
+    return 0;
+}
+
+/* int() of a str (UTF-8, surrogates as 3-byte sequences): rewritten
+ * character by character (_PyUnicode_TransformDecimalAndSpaceToASCII),
+ * then read as ASCII text. */
+static int str_code(sp_machine *m, const uint8_t *p, size_t len, int64_t *value, int *big)
+{
+    uint8_t *ascii;
+    size_t n = 0;
+
+    if (sp_ascii_valid(p, len))
+        return text_code(m, p, len, value, big);
+    ascii = sp_arena_alloc_raw(m->arena, len ? len : 1);
+    if (ascii == NULL)
+        return out_of_memory(m);
+    for (size_t i = 0; i < len;) {
+        uint32_t ch = p[i];
+        size_t k = ch < 0x80 ? 1 : ch < 0xe0 ? 2 : ch < 0xf0 ? 3 : 4;
+
+        if (k > 1) {
+            ch &= 0x3fu >> (k - 1);
+            for (size_t j = 1; j < k && i + j < len; j++)
+                ch = ch << 6 | (p[i + j] & 0x3fu);
+        }
+        i += k;
+        ascii[n] = int_text_char(ch);
+        if (ascii[n] == 0 && ch != 0)
+            return fail(m, "invalid literal for int() with base 10");
+        n++;
+    }
+    return text_code(m, ascii, n, value, big);
 }
 
 /* int(code), which copyreg.add_extension computes before it looks at the
@@ -1577,13 +1625,10 @@ static int extension_code(sp_machine *m, const sp_slot *code, int64_t *value, in
         *value = (int64_t)code->u.f; /* int() truncates toward zero, as C does */
         return 1;
     case SP_V_STR:
-        /* int() of a str also reads non-ASCII digits and spaces */
-        if (!sp_ascii_valid(code->u.p, (size_t)code->len))
-            return 0;
-        return text_code(m, code, value, big);
+        return str_code(m, code->u.p, (size_t)code->len, value, big);
     case SP_V_BYTES:
     case SP_V_BYTEARRAY:
-        return text_code(m, code, value, big);
+        return text_code(m, code->u.p, (size_t)code->len, value, big);
     case SP_V_NONE:
     case SP_V_TUPLE:
     case SP_V_LIST:
