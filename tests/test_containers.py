@@ -382,6 +382,17 @@ def test_zip_whose_first_name_is_a_pickle_is_unsafe():
     assert any(r.startswith("<file read as a pickle>") and "os.system" in r for r in report.reasons)
 
 
+def test_empty_zip_whose_comment_is_a_pickle_is_unsafe():
+    # an empty zip is its end record alone ("PK\x05\x06", PERSID again),
+    # and its comment, which the writer chooses, follows the first newline
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.comment = b"x\n" + b"cos\nsystem\n(S'echo x'\ntR."
+    report = scan(out.getvalue())
+    assert report.verdict == "unsafe"
+    assert any("os.system" in r for r in report.reasons)
+
+
 def test_plain_zips_do_not_read_as_pickles():
     # a header that reads as PERSID and nothing else: the archive alone
     data = zip_that_runs_as_a_pickle(b"just a name")
