@@ -14,9 +14,14 @@ def _feature_names():
 
 
 def _walk_streams(raw):
-    """Every stream dict, nested pickles included, in file order: each
-    stream is followed by the streams of the pickles nested in it."""
-    pending = [iter(raw.get("streams", ()))]
+    """Every stream dict, nested pickles included: the primary record's
+    streams, then those of the file's other records in file order (a zip
+    read as the pickle pickle.load makes of it, the other pickles of an
+    archive); each stream is followed by the streams of the pickles nested
+    in it."""
+    others = [r["report"].get("streams", ()) for r in raw.get("records", ())
+              if not r.get("primary") and r.get("report")]
+    pending = [(s for streams in others for s in streams), iter(raw.get("streams", ()))]
     while pending:
         stream = next(pending[-1], None)
         if stream is None:
@@ -32,8 +37,8 @@ class Report:
     """What scanning one input found.
 
     ``raw`` is the dict of docs/report-schema.md; the attributes are views
-    of it. ``globals``, ``calls`` and ``anomalies`` cover every stream and
-    every nested pickle; a call's ``index`` and a value's ``global`` index
+    of it. ``globals``, ``calls`` and ``anomalies`` cover every stream of
+    every record (the primary one first) and every nested pickle; a call's ``index`` and a value's ``global`` index
     refer to the stream the call belongs to (see ``streams``).
 
     A compact report (``scan(..., report="verdict")``) carries the verdict

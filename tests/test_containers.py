@@ -382,6 +382,26 @@ def test_zip_whose_first_name_is_a_pickle_is_unsafe():
     assert any(r.startswith("<file read as a pickle>") and "os.system" in r for r in report.reasons)
 
 
+def test_globals_of_every_record_are_listed():
+    # the reading as a pickle is not the primary record: its globals are
+    # listed all the same, in both report modes and by the CLI's schema
+    data = zip_that_runs_as_a_pickle(b"cos\nsystem\n(S'echo x'\ntR.")
+    assert scan(data).globals == ["os.system"]
+    assert safepickle.scan(data, report="verdict").globals == ["os.system"]
+    # every member of an .npz, the primary (first) one's names first
+    import collections
+
+    out = io.BytesIO()
+    second = np.empty(1, dtype=object)
+    second[0] = collections.OrderedDict(k=1)
+    np.savez(out, a=np.array([1, "x"], dtype=object), b=second)
+    report = scan(out.getvalue())
+    assert [r["name"] for r in report.raw["records"]] == ["a.npy", "b.npy"]
+    assert report.globals == safepickle.scan(out.getvalue(), report="verdict").globals
+    assert report.globals[0].endswith("multiarray._reconstruct")
+    assert report.globals[-1] == "collections.OrderedDict"  # b.npy's own
+
+
 def test_empty_zip_whose_comment_is_a_pickle_is_unsafe():
     # an empty zip is its end record alone ("PK\x05\x06", PERSID again),
     # and its comment, which the writer chooses, follows the first newline

@@ -124,6 +124,8 @@ static int add_result(names *n, const sp_result *r)
     return 0;
 }
 
+/* The primary record first, then the others in file order: a zip read as
+ * the pickle pickle.load makes of it names its globals there. */
 static PyObject *globals_list(const sp_file *file)
 {
     const sp_result *primary = sp_file_primary(file);
@@ -133,7 +135,13 @@ static PyObject *globals_list(const sp_file *file)
     if (n.seen == NULL)
         return NULL;
     PyObject *list = NULL;
-    if (primary == NULL || add_result(&n, primary) == 0)
+    int rc = primary == NULL ? 0 : add_result(&n, primary);
+    for (uint32_t i = 0; rc == 0 && i < file->n_records; i++) {
+        const sp_result *r = file->records[i].result;
+        if (r != NULL && r != primary)
+            rc = add_result(&n, r);
+    }
+    if (rc == 0)
         list = PyDict_Keys(n.seen);
     Py_DECREF(n.seen);
     return list;

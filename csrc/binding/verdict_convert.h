@@ -15,9 +15,9 @@
 #include "sp_verdict.h"
 
 /* format, verdict, score, decided_by, reasons, globals ("module.name" of
- * the primary record's streams and the pickles nested in them, first
- * occurrence order, no repeats: what Report.globals lists for the full
- * report), input_len, limit_hit, feature_version. */
+ * every record's streams and the pickles nested in them, the primary
+ * record first, first occurrence order, no repeats: what Report.globals
+ * lists for the full report), input_len, limit_hit, feature_version. */
 PyObject *sp_verdict_report_from_file(const sp_file *file, uint64_t input_len,
                                       const sp_verdict *verdict);
 
