@@ -38,8 +38,9 @@ class Report:
 
     ``raw`` is the dict of docs/report-schema.md; the attributes are views
     of it. ``globals``, ``calls`` and ``anomalies`` cover every stream of
-    every record (the primary one first) and every nested pickle; a call's ``index`` and a value's ``global`` index
-    refer to the stream the call belongs to (see ``streams``).
+    every record (the primary one first) and every nested pickle; a call's
+    ``index`` and a value's ``global`` index refer to the stream the call
+    belongs to (see ``streams``).
 
     A compact report (``scan(..., report="verdict")``) carries the verdict
     and the globals only: ``streams``, ``calls``, ``anomalies`` and

@@ -27,7 +27,7 @@
 #include "sp_features.h"
 #include "sp_opcodes.h"
 #include "sp_value.h"
-#include "static_str.h"
+#include "dict_set.h"
 
 #define VALUE_MAX_DEPTH 8
 #define STR_MAX_CHARS 4096
@@ -110,42 +110,29 @@ static void conv_release(conv *c)
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static PyObject *cstr_or_none(conv *c, const char *s)
+static PyObject *str_or_none(const char *s)
 {
     return s ? sp_static_str(s) : Py_NewRef(Py_None);
 }
 
-/* d[key] = v, dropping our reference to v; v == NULL propagates an error
- * raised while building it. */
-static int put(conv *c, PyObject *d, const char *key, PyObject *v)
-{
-    if (v == NULL)
-        return -1;
-    PyObject *k = sp_static_str(key);
-    int rc = k ? PyDict_SetItem(d, k, v) : -1;
-    Py_XDECREF(k);
-    Py_DECREF(v);
-    return rc;
-}
-
 /* A new dict holding keys (in this order, values None), for records a
  * report makes by the thousand: copying a finished table is much cheaper
- * than growing a fresh dict key by key, and put() then only replaces
- * values. The table is built once per process. */
+ * than growing a fresh dict key by key, and sp_dict_set_new then only
+ * replaces values. The table is built once per process. */
 typedef struct dict_template {
     const char *const *keys;
     int n;
     PyObject *dict;
 } dict_template;
 
-static PyObject *dict_like(conv *c, dict_template *t)
+static PyObject *dict_like(dict_template *t)
 {
     if (t->dict == NULL) {
         PyObject *d = PyDict_New();
         if (d == NULL)
             return NULL;
         for (int i = 0; i < t->n; i++) {
-            if (put(c, d, t->keys[i], Py_NewRef(Py_None)) < 0) {
+            if (sp_dict_set_new(d, t->keys[i], Py_NewRef(Py_None)) < 0) {
                 Py_DECREF(d);
                 return NULL;
             }
@@ -221,8 +208,8 @@ static PyObject *elided(conv *c, int kind)
         if (d == NULL)
             return NULL;
         const char *name = i < SP_V_KIND_COUNT ? value_type_names[i] : "unknown";
-        if (put(c, d, "type", sp_static_str(name)) < 0 ||
-            put(c, d, "elided", Py_NewRef(Py_True)) < 0) {
+        if (sp_dict_set_new(d, "type", sp_static_str(name)) < 0 ||
+            sp_dict_set_new(d, "elided", Py_NewRef(Py_True)) < 0) {
             Py_DECREF(d);
             return NULL;
         }
@@ -267,14 +254,14 @@ static int fill_bigint(conv *c, PyObject *d, const sp_slot *s)
 {
     PyObject *v = bigint_value(s);
     if (v != NULL)
-        return put(c, d, "value", v);
+        return sp_dict_set_new(d, "value", v);
     if (PyErr_Occurred())
         return -1;
     size_t n = s->len < STR_MAX_CHARS ? (size_t)s->len : STR_MAX_CHARS;
-    if (put(c, d, "value", Py_NewRef(Py_None)) < 0)
+    if (sp_dict_set_new(d, "value", Py_NewRef(Py_None)) < 0)
         return -1;
-    return put(c, d, "text",
-               PyUnicode_DecodeLatin1(s->u.p ? (const char *)s->u.p : "", (Py_ssize_t)n, NULL));
+    return sp_dict_set_new(
+        d, "text", PyUnicode_DecodeLatin1(s->u.p ? (const char *)s->u.p : "", (Py_ssize_t)n, NULL));
 }
 
 static int fill_str(conv *c, PyObject *d, const sp_slot *s)
@@ -289,18 +276,18 @@ static int fill_str(conv *c, PyObject *d, const sp_slot *s)
             chars++;
         }
     }
-    if (put(c, d, "len", u64(chars)) < 0)
+    if (sp_dict_set_new(d, "len", u64(chars)) < 0)
         return -1;
-    return put(c, d, "value", text((const char *)p, (size_t)cut));
+    return sp_dict_set_new(d, "value", text((const char *)p, (size_t)cut));
 }
 
 static int fill_bytes(conv *c, PyObject *d, const sp_slot *s)
 {
     size_t head = s->len < BYTES_HEAD ? (size_t)s->len : BYTES_HEAD;
-    if (put(c, d, "len", u64(s->len)) < 0)
+    if (sp_dict_set_new(d, "len", u64(s->len)) < 0)
         return -1;
-    return put(c, d, "head",
-               PyBytes_FromStringAndSize(s->u.p ? (const char *)s->u.p : "", (Py_ssize_t)head));
+    return sp_dict_set_new(
+        d, "head", PyBytes_FromStringAndSize(s->u.p ? (const char *)s->u.p : "", (Py_ssize_t)head));
 }
 
 static int fill_container(conv *c, const sp_stream *st, PyObject *d, const sp_obj *o, int depth)
@@ -311,7 +298,7 @@ static int fill_container(conv *c, const sp_stream *st, PyObject *d, const sp_ob
     int truncated = (o->flags & SP_OF_TRUNCATED) || o->n_total > kept;
     Py_ssize_t n_items = is_dict ? kept / 2 : kept;
 
-    if (put(c, d, "len", u64(len)) < 0)
+    if (sp_dict_set_new(d, "len", u64(len)) < 0)
         return -1;
     PyObject *items = PyList_New(n_items);
     if (items == NULL)
@@ -336,9 +323,9 @@ static int fill_container(conv *c, const sp_stream *st, PyObject *d, const sp_ob
         }
         PyList_SET_ITEM(items, i, item);
     }
-    if (put(c, d, "items", items) < 0)
+    if (sp_dict_set_new(d, "items", items) < 0)
         return -1;
-    return put(c, d, "truncated", PyBool_FromLong(truncated));
+    return sp_dict_set_new(d, "truncated", PyBool_FromLong(truncated));
 
 error:
     Py_DECREF(items);
@@ -347,17 +334,17 @@ error:
 
 static int fill_global_ref(conv *c, PyObject *d, const sp_stream *st, uint32_t ref)
 {
-    if (put(c, d, "index", PyLong_FromUnsignedLong(ref)) < 0)
+    if (sp_dict_set_new(d, "index", PyLong_FromUnsignedLong(ref)) < 0)
         return -1;
     if (st == NULL || st->globals == NULL || ref >= st->n_globals) {
-        if (put(c, d, "module", Py_NewRef(Py_None)) < 0)
+        if (sp_dict_set_new(d, "module", Py_NewRef(Py_None)) < 0)
             return -1;
-        return put(c, d, "name", Py_NewRef(Py_None));
+        return sp_dict_set_new(d, "name", Py_NewRef(Py_None));
     }
     const sp_global *g = &st->globals[ref];
-    if (put(c, d, "module", name_text(g->module)) < 0)
+    if (sp_dict_set_new(d, "module", name_text(g->module)) < 0)
         return -1;
-    return put(c, d, "name", name_text(g->name));
+    return sp_dict_set_new(d, "name", name_text(g->name));
 }
 
 /* Identity of a value whose dict can be shared, or NULL without an error
@@ -386,13 +373,13 @@ static int fill_value(conv *c, const sp_stream *st, PyObject *d, const sp_slot *
     case SP_V_BUFFER:
         return 0;
     case SP_V_BOOL:
-        return put(c, d, "value", PyBool_FromLong(s->u.i != 0));
+        return sp_dict_set_new(d, "value", PyBool_FromLong(s->u.i != 0));
     case SP_V_INT:
-        return put(c, d, "value", PyLong_FromLongLong(s->u.i));
+        return sp_dict_set_new(d, "value", PyLong_FromLongLong(s->u.i));
     case SP_V_BIGINT:
         return fill_bigint(c, d, s);
     case SP_V_FLOAT:
-        return put(c, d, "value", PyFloat_FromDouble(s->u.f));
+        return sp_dict_set_new(d, "value", PyFloat_FromDouble(s->u.f));
     case SP_V_STR:
         return fill_str(c, d, s);
     case SP_V_BYTES:
@@ -401,7 +388,7 @@ static int fill_value(conv *c, const sp_stream *st, PyObject *d, const sp_slot *
     case SP_V_GLOBAL:
         return fill_global_ref(c, d, st, s->ref);
     case SP_V_RESULT:
-        return put(c, d, "call", PyLong_FromUnsignedLong(s->ref));
+        return sp_dict_set_new(d, "call", PyLong_FromUnsignedLong(s->ref));
     default:
         return fill_container(c, st, d, s->u.obj, depth);
     }
@@ -468,7 +455,7 @@ static PyObject *value_convert_shared(conv *c, const sp_stream *st, const sp_slo
     c->budget--;
 
     d = PyDict_New();
-    if (d == NULL || put(c, d, "type", sp_static_str(value_type_names[kind])) < 0 ||
+    if (d == NULL || sp_dict_set_new(d, "type", sp_static_str(value_type_names[kind])) < 0 ||
         fill_value(c, st, d, s, depth) < 0)
         goto error;
     if (key != NULL && PyDict_SetItem(c->shared, key, d) < 0)
@@ -507,18 +494,18 @@ static PyObject *global_to_dict(conv *c, const sp_global *g)
 {
     DICT_TEMPLATE(global_template, "module", "name", "raw_module", "raw_name", "offset", "opcode",
                   "proto", "ext_code", "flags");
-    PyObject *d = dict_like(c, &global_template);
+    PyObject *d = dict_like(&global_template);
     if (d == NULL)
         return NULL;
-    if (put(c, d, "module", name_text(g->module)) < 0 ||
-        put(c, d, "name", name_text(g->name)) < 0 ||
-        put(c, d, "raw_module", name_text(g->raw_module)) < 0 ||
-        put(c, d, "raw_name", name_text(g->raw_name)) < 0 ||
-        put(c, d, "offset", u64(g->offset)) < 0 ||
-        put(c, d, "opcode", cstr_or_none(c, sp_opcode_name(g->opcode))) < 0 ||
-        put(c, d, "proto", PyLong_FromLong(g->proto)) < 0 ||
-        put(c, d, "ext_code", PyLong_FromLong(g->ext_code)) < 0 ||
-        put(c, d, "flags", global_flags(c, g->flags)) < 0) {
+    if (sp_dict_set_new(d, "module", name_text(g->module)) < 0 ||
+        sp_dict_set_new(d, "name", name_text(g->name)) < 0 ||
+        sp_dict_set_new(d, "raw_module", name_text(g->raw_module)) < 0 ||
+        sp_dict_set_new(d, "raw_name", name_text(g->raw_name)) < 0 ||
+        sp_dict_set_new(d, "offset", u64(g->offset)) < 0 ||
+        sp_dict_set_new(d, "opcode", str_or_none(sp_opcode_name(g->opcode))) < 0 ||
+        sp_dict_set_new(d, "proto", PyLong_FromLong(g->proto)) < 0 ||
+        sp_dict_set_new(d, "ext_code", PyLong_FromLong(g->ext_code)) < 0 ||
+        sp_dict_set_new(d, "flags", global_flags(c, g->flags)) < 0) {
         Py_DECREF(d);
         return NULL;
     }
@@ -544,13 +531,13 @@ static PyObject *call_shape(conv *c, const sp_call *call)
 
     if (*shape == NULL) {
         const char *kind = k < SP_CALL_KIND_COUNT ? call_kind_names[k] : "unknown";
-        PyObject *d = dict_like(c, &call_template);
-        if (d == NULL || put(c, d, "kind", sp_static_str(kind)) < 0 ||
-            put(c, d, "opcode", cstr_or_none(c, sp_opcode_name(call->opcode))) < 0 ||
-            put(c, d, "speculative", PyBool_FromLong(flags & SP_CF_SPECULATIVE)) < 0 ||
-            put(c, d, "used", PyBool_FromLong(flags & SP_CF_USED)) < 0 ||
-            put(c, d, "args_unknown", PyBool_FromLong(flags & SP_CF_ARGS_UNKNOWN)) < 0 ||
-            put(c, d, "slotstate", PyBool_FromLong(flags & SP_CF_SLOTSTATE)) < 0) {
+        PyObject *d = dict_like(&call_template);
+        if (d == NULL || sp_dict_set_new(d, "kind", sp_static_str(kind)) < 0 ||
+            sp_dict_set_new(d, "opcode", str_or_none(sp_opcode_name(call->opcode))) < 0 ||
+            sp_dict_set_new(d, "speculative", PyBool_FromLong(flags & SP_CF_SPECULATIVE)) < 0 ||
+            sp_dict_set_new(d, "used", PyBool_FromLong(flags & SP_CF_USED)) < 0 ||
+            sp_dict_set_new(d, "args_unknown", PyBool_FromLong(flags & SP_CF_ARGS_UNKNOWN)) < 0 ||
+            sp_dict_set_new(d, "slotstate", PyBool_FromLong(flags & SP_CF_SLOTSTATE)) < 0) {
             Py_XDECREF(d);
             return NULL;
         }
@@ -564,12 +551,12 @@ static PyObject *call_to_dict(conv *c, const sp_stream *st, const sp_call *call)
     PyObject *d = call_shape(c, call);
     if (d == NULL)
         return NULL;
-    if (put(c, d, "index", PyLong_FromUnsignedLong(call->index)) < 0 ||
-        put(c, d, "offset", u64(call->offset)) < 0 ||
-        put(c, d, "callee", value_convert(c, st, &call->callee, 1)) < 0 ||
-        (c->detail && put(c, d, "args", value_convert(c, st, &call->args, 1)) < 0) ||
+    if (sp_dict_set_new(d, "index", PyLong_FromUnsignedLong(call->index)) < 0 ||
+        sp_dict_set_new(d, "offset", u64(call->offset)) < 0 ||
+        sp_dict_set_new(d, "callee", value_convert(c, st, &call->callee, 1)) < 0 ||
+        (c->detail && sp_dict_set_new(d, "args", value_convert(c, st, &call->args, 1)) < 0) ||
         (c->detail && call->kind == SP_CALL_NEWOBJ_EX &&
-         put(c, d, "kwargs", value_convert(c, st, &call->kwargs, 1)) < 0)) {
+         sp_dict_set_new(d, "kwargs", value_convert(c, st, &call->kwargs, 1)) < 0)) {
         Py_DECREF(d);
         return NULL;
     }
@@ -582,10 +569,10 @@ static PyObject *anomaly_to_dict(conv *c, const sp_anomaly *a)
     PyObject *d = PyDict_New();
     if (d == NULL)
         return NULL;
-    if (put(c, d, "code", name ? sp_static_str(name) : PyLong_FromLong(a->code)) < 0 ||
-        put(c, d, "offset", u64(a->offset)) < 0 ||
-        put(c, d, "detail", a->detail ? text(a->detail, strlen(a->detail)) : Py_NewRef(Py_None)) <
-            0) {
+    if (sp_dict_set_new(d, "code", name ? sp_static_str(name) : PyLong_FromLong(a->code)) < 0 ||
+        sp_dict_set_new(d, "offset", u64(a->offset)) < 0 ||
+        sp_dict_set_new(d, "detail",
+                        a->detail ? text(a->detail, strlen(a->detail)) : Py_NewRef(Py_None)) < 0) {
         Py_DECREF(d);
         return NULL;
     }
@@ -601,9 +588,9 @@ static PyObject *nested_report(conv *c, const sp_result *result)
     PyObject *d = PyDict_New();
     if (d == NULL)
         return NULL;
-    if (put(c, d, "streams", streams_to_list(c, result)) < 0 ||
-        put(c, d, "trailing_offset", u64(result->trailing_offset)) < 0 ||
-        put(c, d, "trailing_len", u64(result->trailing_len)) < 0) {
+    if (sp_dict_set_new(d, "streams", streams_to_list(c, result)) < 0 ||
+        sp_dict_set_new(d, "trailing_offset", u64(result->trailing_offset)) < 0 ||
+        sp_dict_set_new(d, "trailing_len", u64(result->trailing_len)) < 0) {
         Py_DECREF(d);
         return NULL;
     }
@@ -619,11 +606,12 @@ static PyObject *nested_to_dict(conv *c, const sp_nested *n)
     PyObject *d = PyDict_New();
     if (d == NULL)
         return NULL;
-    if (put(c, d, "reason", sp_static_str(reason)) < 0 ||
-        put(c, d, "call",
-            n->call == UINT32_MAX ? Py_NewRef(Py_None) : PyLong_FromUnsignedLong(n->call)) < 0 ||
-        put(c, d, "offset", u64(n->offset)) < 0 ||
-        put(c, d, "report", nested_report(c, n->result)) < 0) {
+    if (sp_dict_set_new(d, "reason", sp_static_str(reason)) < 0 ||
+        sp_dict_set_new(d, "call",
+                        n->call == UINT32_MAX ? Py_NewRef(Py_None)
+                                              : PyLong_FromUnsignedLong(n->call)) < 0 ||
+        sp_dict_set_new(d, "offset", u64(n->offset)) < 0 ||
+        sp_dict_set_new(d, "report", nested_report(c, n->result)) < 0) {
         Py_DECREF(d);
         return NULL;
     }
@@ -637,34 +625,34 @@ static PyObject *stats_to_dict(conv *c, const sp_stream *st)
                   "joblib_array_bytes", "max_container_depth", "string_bytes", "max_string_len",
                   "n_frames");
     PyObject *counts = PyDict_New();
-    PyObject *d = counts ? dict_like(c, &stats_template) : NULL;
+    PyObject *d = counts ? dict_like(&stats_template) : NULL;
     if (d == NULL)
         goto error;
     for (int i = 0; i < SP_N_OPCODES; i++) {
         const char *name = sp_opcode_name(i);
         if (st->opcode_counts[i] == 0 || name == NULL)
             continue;
-        if (put(c, counts, name, u64(st->opcode_counts[i])) < 0)
+        if (sp_dict_set_new(counts, name, u64(st->opcode_counts[i])) < 0)
             goto error;
     }
-    if (put(c, d, "opcode_counts", counts) < 0) {
+    if (sp_dict_set_new(d, "opcode_counts", counts) < 0) {
         counts = NULL;
         goto error;
     }
     counts = NULL;
-    if (put(c, d, "n_ops", u64(st->n_ops)) < 0 ||
-        put(c, d, "max_stack_depth", u64(st->max_stack_depth)) < 0 ||
-        put(c, d, "max_mark_depth", u64(st->max_mark_depth)) < 0 ||
-        put(c, d, "memo_puts", u64(st->memo_puts)) < 0 ||
-        put(c, d, "memo_gets", u64(st->memo_gets)) < 0 ||
-        put(c, d, "memo_entries", u64(st->memo_entries)) < 0 ||
-        put(c, d, "memo_max_index", u64(st->memo_max_index)) < 0 ||
-        put(c, d, "joblib_arrays", u64(st->joblib_arrays)) < 0 ||
-        put(c, d, "joblib_array_bytes", u64(st->joblib_array_bytes)) < 0 ||
-        put(c, d, "max_container_depth", u64(st->max_container_depth)) < 0 ||
-        put(c, d, "string_bytes", u64(st->string_bytes)) < 0 ||
-        put(c, d, "max_string_len", u64(st->max_string_len)) < 0 ||
-        put(c, d, "n_frames", u64(st->n_frames)) < 0)
+    if (sp_dict_set_new(d, "n_ops", u64(st->n_ops)) < 0 ||
+        sp_dict_set_new(d, "max_stack_depth", u64(st->max_stack_depth)) < 0 ||
+        sp_dict_set_new(d, "max_mark_depth", u64(st->max_mark_depth)) < 0 ||
+        sp_dict_set_new(d, "memo_puts", u64(st->memo_puts)) < 0 ||
+        sp_dict_set_new(d, "memo_gets", u64(st->memo_gets)) < 0 ||
+        sp_dict_set_new(d, "memo_entries", u64(st->memo_entries)) < 0 ||
+        sp_dict_set_new(d, "memo_max_index", u64(st->memo_max_index)) < 0 ||
+        sp_dict_set_new(d, "joblib_arrays", u64(st->joblib_arrays)) < 0 ||
+        sp_dict_set_new(d, "joblib_array_bytes", u64(st->joblib_array_bytes)) < 0 ||
+        sp_dict_set_new(d, "max_container_depth", u64(st->max_container_depth)) < 0 ||
+        sp_dict_set_new(d, "string_bytes", u64(st->string_bytes)) < 0 ||
+        sp_dict_set_new(d, "max_string_len", u64(st->max_string_len)) < 0 ||
+        sp_dict_set_new(d, "n_frames", u64(st->n_frames)) < 0)
         goto error;
     return d;
 
@@ -724,27 +712,31 @@ static PyObject *stream_to_dict(conv *c, const sp_stream *st)
     DICT_TEMPLATE(stream_template, "start", "end", "end_kind", "error", "error_offset", "proto",
                   "max_proto", "speculative", "speculative_offset", "globals", "calls", "anomalies",
                   "nested", "result", "stats");
-    PyObject *d = dict_like(c, &stream_template);
+    PyObject *d = dict_like(&stream_template);
     if (d == NULL)
         return NULL;
-    if (put(c, d, "start", u64(st->start)) < 0 || put(c, d, "end", u64(st->end)) < 0 ||
-        put(c, d, "end_kind", sp_static_str(end)) < 0 ||
-        put(c, d, "error", text_or_none(st->error, sizeof(st->error))) < 0 ||
-        put(c, d, "error_offset", has_error ? u64(st->error_offset) : Py_NewRef(Py_None)) < 0 ||
-        put(c, d, "proto", PyLong_FromLong(st->proto)) < 0 ||
-        put(c, d, "max_proto", PyLong_FromLong(st->max_proto)) < 0 ||
-        put(c, d, "speculative", PyBool_FromLong(st->speculative)) < 0 ||
-        put(c, d, "speculative_offset",
-            st->speculative ? u64(st->speculative_offset) : Py_NewRef(Py_None)) < 0 ||
-        put(c, d, "globals", record_list(c, st, st->globals, st->n_globals, global_at)) < 0 ||
-        put(c, d, "calls", record_list(c, st, st->calls, st->n_calls, call_at)) < 0 ||
-        put(c, d, "anomalies", record_list(c, st, st->anomalies, st->n_anomalies, anomaly_at)) <
+    if (sp_dict_set_new(d, "start", u64(st->start)) < 0 ||
+        sp_dict_set_new(d, "end", u64(st->end)) < 0 ||
+        sp_dict_set_new(d, "end_kind", sp_static_str(end)) < 0 ||
+        sp_dict_set_new(d, "error", text_or_none(st->error, sizeof(st->error))) < 0 ||
+        sp_dict_set_new(d, "error_offset", has_error ? u64(st->error_offset) : Py_NewRef(Py_None)) <
             0 ||
-        put(c, d, "nested", record_list(c, st, st->nested, st->n_nested, nested_at)) < 0 ||
-        put(c, d, "result",
-            st->end_kind == SP_END_STOP && c->detail ? value_convert(c, st, &st->result, 1)
-                                                     : Py_NewRef(Py_None)) < 0 ||
-        put(c, d, "stats", stats_to_dict(c, st)) < 0) {
+        sp_dict_set_new(d, "proto", PyLong_FromLong(st->proto)) < 0 ||
+        sp_dict_set_new(d, "max_proto", PyLong_FromLong(st->max_proto)) < 0 ||
+        sp_dict_set_new(d, "speculative", PyBool_FromLong(st->speculative)) < 0 ||
+        sp_dict_set_new(d, "speculative_offset",
+                        st->speculative ? u64(st->speculative_offset) : Py_NewRef(Py_None)) < 0 ||
+        sp_dict_set_new(d, "globals", record_list(c, st, st->globals, st->n_globals, global_at)) <
+            0 ||
+        sp_dict_set_new(d, "calls", record_list(c, st, st->calls, st->n_calls, call_at)) < 0 ||
+        sp_dict_set_new(d, "anomalies",
+                        record_list(c, st, st->anomalies, st->n_anomalies, anomaly_at)) < 0 ||
+        sp_dict_set_new(d, "nested", record_list(c, st, st->nested, st->n_nested, nested_at)) < 0 ||
+        sp_dict_set_new(d, "result",
+                        st->end_kind == SP_END_STOP && c->detail
+                            ? value_convert(c, st, &st->result, 1)
+                            : Py_NewRef(Py_None)) < 0 ||
+        sp_dict_set_new(d, "stats", stats_to_dict(c, st)) < 0) {
         Py_DECREF(d);
         return NULL;
     }
@@ -819,13 +811,14 @@ static int fill_top(conv *c, PyObject *d, const char *fmt, uint64_t input_len,
                     const float *features, size_t n_features, const sp_verdict *v)
 {
     const char *verdict = sp_verdict_name(v->kind);
-    if (put(c, d, "input_len", u64(input_len)) < 0 ||
-        put(c, d, "format", PyUnicode_FromString(fmt ? fmt : "unknown")) < 0 ||
-        put(c, d, "features", float_list(features, n_features)) < 0 ||
-        put(c, d, "feature_version", PyLong_FromLong(SP_FEATURE_VERSION)) < 0 ||
-        put(c, d, "verdict", PyUnicode_FromString(verdict ? verdict : "error")) < 0 ||
-        put(c, d, "score", v->score < 0 ? Py_NewRef(Py_None) : PyFloat_FromDouble(v->score)) < 0 ||
-        put(c, d, "reasons", reasons_list(v)) < 0)
+    if (sp_dict_set_new(d, "input_len", u64(input_len)) < 0 ||
+        sp_dict_set_new(d, "format", PyUnicode_FromString(fmt ? fmt : "unknown")) < 0 ||
+        sp_dict_set_new(d, "features", float_list(features, n_features)) < 0 ||
+        sp_dict_set_new(d, "feature_version", PyLong_FromLong(SP_FEATURE_VERSION)) < 0 ||
+        sp_dict_set_new(d, "verdict", PyUnicode_FromString(verdict ? verdict : "error")) < 0 ||
+        sp_dict_set_new(d, "score",
+                        v->score < 0 ? Py_NewRef(Py_None) : PyFloat_FromDouble(v->score)) < 0 ||
+        sp_dict_set_new(d, "reasons", reasons_list(v)) < 0)
         return -1;
     return 0;
 }
@@ -835,14 +828,16 @@ static PyObject *record_to_dict(conv *c, const sp_record *r)
     PyObject *d = PyDict_New();
     if (d == NULL)
         return NULL;
-    if (put(c, d, "name", PyUnicode_DecodeUTF8(r->name, (Py_ssize_t)strlen(r->name), "replace")) <
-            0 ||
-        put(c, d, "primary", PyBool_FromLong(r->primary)) < 0 ||
-        put(c, d, "code", PyBool_FromLong(r->code)) < 0 ||
-        put(c, d, "error",
-            r->error[0] ? text_or_none(r->error, sizeof(r->error)) : Py_NewRef(Py_None)) < 0 ||
+    if (sp_dict_set_new(
+            d, "name", PyUnicode_DecodeUTF8(r->name, (Py_ssize_t)strlen(r->name), "replace")) < 0 ||
+        sp_dict_set_new(d, "primary", PyBool_FromLong(r->primary)) < 0 ||
+        sp_dict_set_new(d, "code", PyBool_FromLong(r->code)) < 0 ||
+        sp_dict_set_new(d, "error",
+                        r->error[0] ? text_or_none(r->error, sizeof(r->error))
+                                    : Py_NewRef(Py_None)) < 0 ||
         /* the primary record's streams are the report's own */
-        put(c, d, "report", r->primary ? Py_NewRef(Py_None) : nested_report(c, r->result)) < 0) {
+        sp_dict_set_new(d, "report",
+                        r->primary ? Py_NewRef(Py_None) : nested_report(c, r->result)) < 0) {
         Py_DECREF(d);
         return NULL;
     }
@@ -874,10 +869,10 @@ static PyObject *container_anomalies_to_list(conv *c, const sp_file *file)
         const sp_file_anomaly *a = &file->anomalies[i];
         PyObject *d = PyDict_New();
         if (d == NULL ||
-            put(c, d, "code", cstr_or_none(c, sp_container_anomaly_name(a->code))) < 0 ||
-            put(c, d, "detail",
-                a->detail[0] ? text_or_none(a->detail, sizeof(a->detail)) : Py_NewRef(Py_None)) <
-                0) {
+            sp_dict_set_new(d, "code", str_or_none(sp_container_anomaly_name(a->code))) < 0 ||
+            sp_dict_set_new(d, "detail",
+                            a->detail[0] ? text_or_none(a->detail, sizeof(a->detail))
+                                         : Py_NewRef(Py_None)) < 0) {
             Py_XDECREF(d);
             Py_DECREF(list);
             return NULL;
@@ -918,22 +913,23 @@ PyObject *sp_report_from_file(const sp_file *file, uint64_t input_len, const flo
     c.shared = PyDict_New();
     if (c.shared == NULL)
         goto error;
-    d = dict_like(&c, &report_template);
+    d = dict_like(&report_template);
     if (d == NULL)
         goto error;
     if (fill_top(&c, d, file->format[0] ? file->format : "unknown", input_len, features, n_features,
                  verdict) < 0 ||
-        put(&c, d, "streams", primary ? streams_to_list(&c, primary) : PyList_New(0)) < 0 ||
-        put(&c, d, "trailing_offset", u64(primary ? primary->trailing_offset : 0)) < 0 ||
-        put(&c, d, "trailing_len", u64(primary ? primary->trailing_len : 0)) < 0 ||
-        put(&c, d, "limit_hit", PyBool_FromLong(limit_hit)) < 0 ||
-        put(&c, d, "limit_detail",
-            limit_hit ? text_or_none(limit_detail, SP_ERROR_MAX) : Py_NewRef(Py_None)) < 0 ||
-        put(&c, d, "records", records_to_list(&c, file)) < 0 ||
-        put(&c, d, "container_anomalies", container_anomalies_to_list(&c, file)) < 0 ||
-        put(&c, d, "container_error",
-            file->error[0] ? text_or_none(file->error, sizeof(file->error)) : Py_NewRef(Py_None)) <
-            0)
+        sp_dict_set_new(d, "streams", primary ? streams_to_list(&c, primary) : PyList_New(0)) < 0 ||
+        sp_dict_set_new(d, "trailing_offset", u64(primary ? primary->trailing_offset : 0)) < 0 ||
+        sp_dict_set_new(d, "trailing_len", u64(primary ? primary->trailing_len : 0)) < 0 ||
+        sp_dict_set_new(d, "limit_hit", PyBool_FromLong(limit_hit)) < 0 ||
+        sp_dict_set_new(d, "limit_detail",
+                        limit_hit ? text_or_none(limit_detail, SP_ERROR_MAX) : Py_NewRef(Py_None)) <
+            0 ||
+        sp_dict_set_new(d, "records", records_to_list(&c, file)) < 0 ||
+        sp_dict_set_new(d, "container_anomalies", container_anomalies_to_list(&c, file)) < 0 ||
+        sp_dict_set_new(d, "container_error",
+                        file->error[0] ? text_or_none(file->error, sizeof(file->error))
+                                       : Py_NewRef(Py_None)) < 0)
         goto error;
     goto done;
 

@@ -431,19 +431,8 @@ int sp_arena_grow_outside(sp_arena *arena, void **items, uint32_t *cap, uint32_t
         sp_arena_uncharge(arena, charged);
         goto refuse;
     }
-    /* a kept mapping may be larger than asked for: all of it is usable */
-    if ((new_size - SP_OUTSIDE_HEADER) / item_size > ncap) {
-        uint64_t more = (new_size - SP_OUTSIDE_HEADER) / item_size;
-
-        if (more > UINT32_MAX)
-            more = UINT32_MAX;
-        int exhausted = arena->exhausted;
-
-        /* the extra room is optional: no cap is hit for want of it */
-        if (sp_arena_charge(arena, (size_t)(more - ncap) * item_size) == 0)
-            ncap = more;
-        arena->exhausted = exhausted;
-    }
+    /* the block's own size, which a kept mapping may make larger than
+     * asked for: the next growth within it is then free */
     memcpy(block, &slot, sizeof(slot));
     memcpy(block + sizeof(size_t), &new_size, sizeof(new_size));
     arena->outside[slot] = block;

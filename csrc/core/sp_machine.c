@@ -19,7 +19,6 @@
 
 #include "sp_capability.h"
 #include "sp_compat.h"
-#include "sp_int_text_table.h"
 #include "sp_machine_internal.h"
 #include "sp_semantic.h"
 #include "sp_text.h"
@@ -490,12 +489,8 @@ static int push_text(sp_machine *m, uint8_t kind, const uint8_t *p, uint64_t len
     top = push_room(m);
     if (top == NULL)
         return push_slow(m, (sp_slot){.kind = kind, .flags = flags, .u = {.p = p}, .len = len});
-    /* kind and flags in one store: the flags are not a constant here, and
-     * two byte stores read back by one wider load stall (see none_slot) */
-    _Static_assert(offsetof(sp_slot, flags) == offsetof(sp_slot, kind) + 1,
-                   "kind and flags are adjacent bytes");
-    const uint8_t kind_flags[2] = {kind, flags};
-    memcpy((uint8_t *)top + offsetof(sp_slot, kind), kind_flags, sizeof kind_flags);
+    top->kind = kind;
+    top->flags = flags;
     top->reserved = 0;
     top->ref = 0;
     top->u.p = p;
@@ -1536,8 +1531,6 @@ static int is_add_extension(const sp_machine *m, const sp_slot *v)
            (sp_name_is(&g->module, "copyreg") || sp_name_is(&g->module, "copy_reg"));
 }
 
-/* copyreg.add_extension(module, name, code) called by the file changes what
- * later EXT opcodes resolve to; model it, with copyreg's own checks. */
 /* int() of bytes, or of a str once rewritten as int() rewrites it: then
  * PyLong_FromString in base 10, which a NUL inside ends early, where int()
  * fails. */
@@ -1552,49 +1545,20 @@ static int text_code(sp_machine *m, const uint8_t *p, size_t len, int64_t *value
     return 1;
 }
 
-/* The ASCII character int() puts in place of code point ch: a space for
- * whitespace, the digit of a decimal digit, 0 for anything else. */
-static uint8_t int_text_char(uint32_t ch)
-{
-    if (ch < 0x7f)
-        return (uint8_t)ch;
-    for (size_t i = 0; i < sizeof sp_unicode_spaces / sizeof sp_unicode_spaces[0]; i++)
-        if (sp_unicode_spaces[i] == ch)
-            return ' ';
-    for (size_t i = 0; i < sizeof sp_decimal_runs / sizeof sp_decimal_runs[0]; i++)
-        if (ch >= sp_decimal_runs[i].first && ch <= sp_decimal_runs[i].last)
-            return (uint8_t)('0' + (sp_decimal_runs[i].digit + ch - sp_decimal_runs[i].first) % 10);
-    return 0;
-}
-
-/* int() of a str (UTF-8, surrogates as 3-byte sequences): rewritten
- * character by character (_PyUnicode_TransformDecimalAndSpaceToASCII),
- * then read as ASCII text. */
+/* int() of a str (UTF-8, surrogates as 3-byte sequences): rewritten as
+ * int() rewrites it, then read as ASCII text. */
 static int str_code(sp_machine *m, const uint8_t *p, size_t len, int64_t *value, int *big)
 {
     uint8_t *ascii;
-    size_t n = 0;
+    size_t n;
 
     if (sp_ascii_valid(p, len))
         return text_code(m, p, len, value, big);
     ascii = sp_arena_alloc_raw(m->arena, len ? len : 1);
     if (ascii == NULL)
         return out_of_memory(m);
-    for (size_t i = 0; i < len;) {
-        uint32_t ch = p[i];
-        size_t k = ch < 0x80 ? 1 : ch < 0xe0 ? 2 : ch < 0xf0 ? 3 : 4;
-
-        if (k > 1) {
-            ch &= 0x3fu >> (k - 1);
-            for (size_t j = 1; j < k && i + j < len; j++)
-                ch = ch << 6 | (p[i + j] & 0x3fu);
-        }
-        i += k;
-        ascii[n] = int_text_char(ch);
-        if (ascii[n] == 0 && ch != 0)
-            return fail(m, "invalid literal for int() with base 10");
-        n++;
-    }
+    if (!sp_int_text_to_ascii(p, len, ascii, &n))
+        return fail(m, "invalid literal for int() with base 10");
     return text_code(m, ascii, n, value, big);
 }
 
@@ -1644,6 +1608,8 @@ static int extension_code(sp_machine *m, const sp_slot *code, int64_t *value, in
     }
 }
 
+/* copyreg.add_extension(module, name, code) called by the file changes what
+ * later EXT opcodes resolve to; model it, with copyreg's own checks. */
 static int apply_add_extension(sp_machine *m, const sp_call *c)
 {
     sp_obj *args;
@@ -1721,9 +1687,7 @@ static int load_persid(sp_machine *m)
     }
     pid.kind = SP_V_STR;
     pid.u.p = line;
-    pid.len = len - 1;
-    if (sp_text_looks_like_pickle(SP_V_STR, line, len - 1))
-        pid.flags |= SP_VF_PICKLE_LIKE;
+    pid.len = len - 1; /* ASCII: never SP_VF_PICKLE_LIKE */
     SP_TRY(record_call(m, SP_CALL_PERSID, none_slot(), pid, none_slot(), 0, &result));
     return push(m, result);
 }

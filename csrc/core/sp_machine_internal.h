@@ -53,9 +53,9 @@ typedef struct sp_machine {
     uint32_t fence;
 
     /* The loader's memo is an array indexed by memo key; most pickles use
-     * keys 0..n-1, so a dense array serves them (malloc'd and grown with
-     * realloc, see sp_memo.c) and a hash table takes the sparse keys a
-     * hostile file may use. */
+     * keys 0..n-1, so a dense array serves them (outside the arena, see
+     * sp_memo.c) and a hash table takes the sparse keys a hostile file may
+     * use. */
     sp_slot *memo_dense; /* then the used flags, in one block */
     uint8_t *memo_dense_used;
     uint32_t memo_dense_cap;

@@ -3,7 +3,6 @@
  * Keys below a dense bound live in an array, as in _pickle.c; keys far
  * beyond the number of entries (a hostile LONG_BINPUT 0xffffffff) go to a
  * hash table so that one opcode cannot make the scanner allocate gigabytes. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "sp_machine_internal.h"
@@ -92,16 +91,7 @@ static int dense_grow(sp_machine *m, uint64_t key)
     block = sp_big_resize(m->memo_dense, m->memo_dense_bytes, &bytes);
     if (block == NULL)
         goto no_memory;
-    m->memo_dense_bytes = bytes;
-    /* a kept mapping may be larger than asked for: use it when the cap
-     * allows (the extra room is optional) */
-    if (bytes / per_key > ncap && bytes / per_key <= UINT32_MAX / 2) {
-        int exhausted = m->arena->exhausted;
-
-        if (sp_arena_charge(m->arena, (bytes / per_key - ncap) * per_key) == 0)
-            ncap = bytes / per_key;
-        m->arena->exhausted = exhausted;
-    }
+    m->memo_dense_bytes = bytes; /* a kept mapping may be larger: the next growth is free */
     /* only the used flags need zeroing: a value is read only where set */
     memmove(block + sizeof(sp_slot) * ncap, block + sizeof(sp_slot) * old_cap, old_cap);
     memset(block + sizeof(sp_slot) * ncap + old_cap, 0, ncap - old_cap);

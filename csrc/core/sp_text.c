@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sp_int_text_table.h"
+
 /* CPython's int(str) refuses decimal strings with more digits than
  * sys.get_int_max_str_digits(); the loader runs with the default unless the
  * process changed it, so the scanner assumes the default. */
@@ -1137,4 +1139,42 @@ int sp_text_hex_digit(int c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
+}
+
+/* The ASCII character int() puts in place of code point ch, 0 for one it
+ * rejects. */
+static uint8_t int_text_char(uint32_t ch)
+{
+    if (ch < 0x7f)
+        return (uint8_t)ch;
+    for (size_t i = 0; i < sizeof sp_unicode_spaces / sizeof sp_unicode_spaces[0]; i++)
+        if (sp_unicode_spaces[i] == ch)
+            return ' ';
+    for (size_t i = 0; i < sizeof sp_decimal_runs / sizeof sp_decimal_runs[0]; i++)
+        if (ch >= sp_decimal_runs[i].first && ch <= sp_decimal_runs[i].last)
+            return (uint8_t)('0' + (sp_decimal_runs[i].digit + ch - sp_decimal_runs[i].first) % 10);
+    return 0;
+}
+
+int sp_int_text_to_ascii(const uint8_t *s, size_t len, uint8_t *out, size_t *out_len)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len;) {
+        uint32_t ch = s[i];
+        size_t k = ch < 0x80 ? 1 : ch < 0xe0 ? 2 : ch < 0xf0 ? 3 : 4;
+
+        if (k > 1) {
+            ch &= 0x3fu >> (k - 1);
+            for (size_t j = 1; j < k && i + j < len; j++)
+                ch = ch << 6 | (s[i + j] & 0x3fu);
+        }
+        i += k;
+        out[n] = int_text_char(ch);
+        if (out[n] == 0 && ch != 0)
+            return 0;
+        n++;
+    }
+    *out_len = n;
+    return 1;
 }

@@ -62,6 +62,13 @@ int sp_utf8_valid(const uint8_t *s, size_t len, int allow_surrogates);
 /* 1 when every byte is < 0x80. */
 int sp_ascii_valid(const uint8_t *s, size_t len);
 
+/* int() of a str first rewrites it as ASCII
+ * (_PyUnicode_TransformDecimalAndSpaceToASCII): whitespace becomes a space,
+ * a decimal digit its ASCII digit. s is UTF-8 (surrogates as 3-byte
+ * sequences); out has room for len bytes. 0 when a character is neither
+ * ASCII, whitespace nor a decimal digit: int() fails on it. */
+int sp_int_text_to_ascii(const uint8_t *s, size_t len, uint8_t *out, size_t *out_len);
+
 /* Python's whitespace for int()/float() text (space, \t to \r). */
 int sp_text_is_space(uint8_t c);
 /* Value of a hexadecimal digit, or -1. */

@@ -149,7 +149,7 @@ static inline int sp_text_looks_like_pickle(int kind, const uint8_t *p, uint64_t
 }
 
 /* The same for a slot: every text slot is made with SP_VF_PICKLE_LIKE set
- * as its text says (push_text, and the PERSID line). */
+ * as its text says (push_text; the PERSID line, ASCII, never is). */
 static inline int sp_slot_looks_like_pickle(const sp_slot *v)
 {
     return (v->flags & SP_VF_PICKLE_LIKE) != 0;
