@@ -8,7 +8,13 @@ import pytest
 
 import safepickle
 from safepickle.errors import UnscannableError, UnsafePickleError
-from safepickle.guard.policy import Policy, SafePickleWarning, judge, make_policy
+from safepickle.guard.policy import (
+    DEFAULT_TRUSTED_CALLERS,
+    Policy,
+    SafePickleWarning,
+    judge,
+    make_policy,
+)
 
 from .guard_files import MkdirPayload, run_victim, write
 
@@ -106,6 +112,24 @@ def test_policy_from_the_environment():
         Policy(allow=["mkdir"])
     with pytest.raises(TypeError):
         Policy(allow="posix.mkdir")
+
+
+def test_trusted_callers_from_arguments_and_the_environment():
+    assert make_policy(environ={}).trusted_callers == DEFAULT_TRUSTED_CALLERS
+    # a list replaces the default; "none" trusts no function at all
+    env = {"SAFEPICKLE_TRUSTED_CALLERS": "mylib.ipc:Channel.recv, other:<module>"}
+    assert make_policy(environ=env).trusted_callers == {"mylib.ipc:Channel.recv", "other:<module>"}
+    assert make_policy(environ={"SAFEPICKLE_TRUSTED_CALLERS": "none"}).trusted_callers == set()
+    assert make_policy(trusted_callers=(), environ=env).trusted_callers == set()
+    extended = DEFAULT_TRUSTED_CALLERS | {"torch.distributed.distributed_c10d:_tensor_to_object"}
+    assert Policy(trusted_callers=extended).trusted_callers == extended
+    with pytest.raises(ValueError, match="environment"):
+        make_policy(environ={"SAFEPICKLE_TRUSTED_CALLERS": "multiprocessing.queues"})
+    for bad in ("Queue.get", "multiprocessing.queues:", ":get", "a b:c", "m:f()"):
+        with pytest.raises(ValueError, match="module:qualified.name"):
+            Policy(trusted_callers=[bad])
+    with pytest.raises(TypeError):
+        Policy(trusted_callers="multiprocessing.queues:Queue.get")
 
 
 def test_warn_mode_loads_anyway_and_says_so(tmp_path):

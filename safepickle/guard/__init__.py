@@ -7,7 +7,7 @@ scan does not find it benign (docs/guard.md).
 
 from .patching import guarded, is_patched, patch, unpatch
 from .pickle_hooks import Unpickler, load, loads
-from .policy import Policy, SafePickleWarning
+from .policy import DEFAULT_TRUSTED_CALLERS, Policy, SafePickleWarning
 from .state import unguarded
 
 __all__ = [
@@ -20,5 +20,6 @@ __all__ = [
     "loads",
     "Unpickler",
     "Policy",
+    "DEFAULT_TRUSTED_CALLERS",
     "SafePickleWarning",
 ]

@@ -68,7 +68,8 @@ def add_parser(commands):
         description="Write a .pth file into site-packages that calls safepickle.patch() at "
         "interpreter start when the environment variable SAFEPICKLE_GUARD=1 is set "
         "(policy from SAFEPICKLE_MODE, SAFEPICKLE_THRESHOLD, SAFEPICKLE_ALLOW, "
-        "SAFEPICKLE_ON_ERROR). With the variable unset it costs one environment lookup.",
+        "SAFEPICKLE_ON_ERROR, SAFEPICKLE_TRUSTED_CALLERS). With the variable unset it costs one "
+        "environment lookup.",
     )
     p.add_argument("--user", action="store_true", help="the user site-packages directory")
     p.add_argument("--dir", metavar="DIR", help="this directory instead of site-packages")

@@ -41,15 +41,22 @@ def is_patched():
     return _finder is not None
 
 
-def patch(mode=None, threshold=None, allow=None, on_error=None):
+def patch(mode=None, threshold=None, allow=None, on_error=None, trusted_callers=None):
     """Guard every load from here on: pickle, _pickle and their pure-Python
     twins, torch.load, joblib.load, numpy.load(allow_pickle=True) and
     pandas.read_pickle, whether those libraries are imported already or
     later. Arguments left None come from the environment (SAFEPICKLE_MODE,
-    SAFEPICKLE_THRESHOLD, SAFEPICKLE_ALLOW, SAFEPICKLE_ON_ERROR), then the
-    defaults. Calling it again only changes the policy."""
+    SAFEPICKLE_THRESHOLD, SAFEPICKLE_ALLOW, SAFEPICKLE_ON_ERROR,
+    SAFEPICKLE_TRUSTED_CALLERS), then the defaults. Calling it again only
+    changes the policy."""
     global _finder
-    policy = make_policy(mode=mode, threshold=threshold, allow=allow, on_error=on_error)
+    policy = make_policy(
+        mode=mode,
+        threshold=threshold,
+        allow=allow,
+        on_error=on_error,
+        trusted_callers=trusted_callers,
+    )
     with _lock:
         state.set_policy(policy)
         if _finder is not None:
@@ -87,14 +94,20 @@ def unpatch():
 
 
 @contextmanager
-def guarded(mode=None, threshold=None, allow=None, on_error=None):
+def guarded(mode=None, threshold=None, allow=None, on_error=None, trusted_callers=None):
     """patch() for the duration of a block, with this policy; on exit the
     guard and policy are what they were before. Hooks are process-wide:
     other threads are guarded by the same policy while the block runs."""
     with _lock:
         was_patched = is_patched()
         previous = state.installed_policy()
-        patch(mode=mode, threshold=threshold, allow=allow, on_error=on_error)
+        patch(
+            mode=mode,
+            threshold=threshold,
+            allow=allow,
+            on_error=on_error,
+            trusted_callers=trusted_callers,
+        )
     try:
         yield state.current_policy()
     finally:

@@ -6,7 +6,7 @@ import _pickle
 import functools
 import pickle
 
-from . import state
+from . import callers, state
 from .check import scanned_bytes, scanned_file, sync_position
 from .reader import ScannedReader
 
@@ -32,6 +32,9 @@ def guarded_load(original):
     def load(file, **kwargs):
         if _unchecked(file):
             return original(file, **kwargs)
+        if callers.trusted(state.current_policy(), 1):
+            with state.inside_guarded_load():
+                return original(file, **kwargs)
         reader, start = scanned_file(file)
         try:
             return original(reader, **kwargs)
@@ -52,6 +55,9 @@ def guarded_loads(original, load_from_file=None):
     def loads(data, /, **kwargs):
         if state.passes_through():
             return original(data, **kwargs)
+        if callers.trusted(state.current_policy(), 1):
+            with state.inside_guarded_load():
+                return original(data, **kwargs)
         snapshot = scanned_bytes(data)
         if load_from_file is not None:
             with ScannedReader(snapshot) as reader:
@@ -67,12 +73,27 @@ def guarded_loads(original, load_from_file=None):
 
 def _guard_input(unpickler, file):
     """The reader an unpickler should read instead of ``file``; remembers
-    where ``file`` was so that load() can leave it where a plain load would."""
+    where ``file`` was so that load() can leave it where a plain load would.
+    Called by the unpickler's __init__: whoever called that is the caller
+    the policy may trust."""
     if _unchecked(file):
+        return file
+    if callers.trusted(state.current_policy(), 2):
+        unpickler._safepickle_trusted = True
         return file
     reader, start = scanned_file(file)
     unpickler._safepickle_source = (file, start, reader)
     return reader
+
+
+def _load(unpickler, original_load):
+    """original_load(unpickler), as the unpickler's load() should run it: a
+    trusted caller's unpickler, like a trusted load, lets the loads nested
+    in what it reads through."""
+    if getattr(unpickler, "_safepickle_trusted", False):
+        with state.inside_guarded_load():
+            return original_load(unpickler)
+    return original_load(unpickler)
 
 
 def _after_load(unpickler):
@@ -97,7 +118,7 @@ def guarded_unpickler_load(original_load):
     @functools.wraps(original_load)
     def load(self):
         try:
-            return original_load(self)
+            return _load(self, original_load)
         finally:
             _after_load(self)
 
@@ -114,7 +135,7 @@ class Unpickler(C_UNPICKLER):
 
     def load(self):
         try:
-            return super().load()
+            return _load(self, C_UNPICKLER.load)
         finally:
             _after_load(self)
 

@@ -19,6 +19,25 @@ ENV_MODE = "SAFEPICKLE_MODE"
 ENV_THRESHOLD = "SAFEPICKLE_THRESHOLD"
 ENV_ALLOW = "SAFEPICKLE_ALLOW"
 ENV_ON_ERROR = "SAFEPICKLE_ON_ERROR"
+ENV_TRUSTED_CALLERS = "SAFEPICKLE_TRUSTED_CALLERS"
+
+# The functions through which multiprocessing (and so concurrent.futures and
+# torch's DataLoader) and joblib's loky workers unpickle what the processes of
+# one program send each other over their own pipes: task and result queues,
+# connections, the preparation data of a spawned child. These are the
+# program's own messages, not files; a guard that scanned them would refuse
+# ordinary work (a pool task names multiprocessing.pool.mapstar) and a worker
+# that dies on its task hangs the pool. Only these exact functions are
+# trusted, not their modules: pool.map(pickle.loads, blobs) is still scanned.
+DEFAULT_TRUSTED_CALLERS = frozenset(
+    {
+        "multiprocessing.connection:_ConnectionBase.recv",
+        "multiprocessing.queues:Queue.get",
+        "multiprocessing.queues:SimpleQueue.get",
+        "multiprocessing.spawn:_main",
+        "joblib.externals.loky.backend.popen_loky_posix:<module>",
+    }
+)
 
 log = logging.getLogger("safepickle.guard")
 
@@ -36,12 +55,17 @@ class Policy:
     ``threshold``: when the report carries a score, a score at or above it
     is unsafe even if the verdict is benign (it only ever adds refusals).
     ``allow``: fully qualified globals (``"mymodule.MyClass"``) whose own
-    findings are accepted; see ``allowed_reason``."""
+    findings are accepted; see ``allowed_reason``. ``trusted_callers``:
+    functions (``"module:qualified.name"``) whose own calls of pickle's
+    loaders are not scanned (see DEFAULT_TRUSTED_CALLERS)."""
 
     mode: str = "block"
     threshold: float = None
     allow: frozenset = field(default_factory=frozenset)
     on_error: str = "block"
+    trusted_callers: frozenset = DEFAULT_TRUSTED_CALLERS
+    # the qualified names alone: most loads are rejected on this first look
+    trusted_qualnames: frozenset = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         for name in ("mode", "on_error"):
@@ -58,9 +82,25 @@ class Policy:
             if not isinstance(name, str) or not _GLOBAL_NAME.fullmatch(name):
                 raise ValueError(f"allow: {name!r} is not a fully qualified global (module.name)")
         object.__setattr__(self, "allow", allow)
+        callers = self.trusted_callers
+        if isinstance(callers, str):
+            raise TypeError("trusted_callers takes a list of functions, not one string")
+        callers = frozenset(callers)
+        for name in callers:
+            if not isinstance(name, str) or not _CALLER_NAME.fullmatch(name):
+                raise ValueError(
+                    f"trusted_callers: {name!r} is not a function as module:qualified.name"
+                )
+        object.__setattr__(self, "trusted_callers", callers)
+        object.__setattr__(
+            self, "trusted_qualnames", frozenset(name.split(":", 1)[1] for name in callers)
+        )
 
 
 _GLOBAL_NAME = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+")
+# module:qualname as a code object names it: dotted identifiers, and the
+# <module>, <locals>, <lambda> parts Python puts in
+_CALLER_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_<][\w<>]*(\.[A-Za-z_<][\w<>]*)*")
 
 # A reason a global is responsible for starts with its name and a colon
 # (docs/verdict.md, rule R1), possibly behind nested-pickle prefixes. The
@@ -84,17 +124,30 @@ def _env_policy_args(environ):
             raise ValueError(f"{ENV_THRESHOLD}={text!r} is not a number") from None
     if environ.get(ENV_ALLOW):
         args["allow"] = [n for n in re.split(r"[,\s]+", environ[ENV_ALLOW]) if n]
+    if environ.get(ENV_TRUSTED_CALLERS):
+        text = environ[ENV_TRUSTED_CALLERS].strip()
+        names = [n for n in re.split(r"[,\s]+", text) if n]
+        args["trusted_callers"] = [] if names == ["none"] else names
     return args
 
 
-def make_policy(mode=None, threshold=None, allow=None, on_error=None, environ=None):
+def make_policy(
+    mode=None, threshold=None, allow=None, on_error=None, trusted_callers=None, environ=None
+):
     """The policy from explicit arguments, falling back to the environment
     (SAFEPICKLE_MODE, SAFEPICKLE_THRESHOLD, SAFEPICKLE_ALLOW,
-    SAFEPICKLE_ON_ERROR), then to the defaults (block everything that is
-    not benign). Bad values raise ValueError naming where they came from."""
+    SAFEPICKLE_ON_ERROR, SAFEPICKLE_TRUSTED_CALLERS), then to the defaults
+    (block everything that is not benign; trust multiprocessing's own
+    messages). Bad values raise ValueError naming where they came from."""
     args = _env_policy_args(os.environ if environ is None else environ)
     from_env = set(args)
-    explicit = {"mode": mode, "threshold": threshold, "allow": allow, "on_error": on_error}
+    explicit = {
+        "mode": mode,
+        "threshold": threshold,
+        "allow": allow,
+        "on_error": on_error,
+        "trusted_callers": trusted_callers,
+    }
     for key, value in explicit.items():
         if value is not None:
             args[key] = value
