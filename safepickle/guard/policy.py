@@ -74,27 +74,27 @@ class Policy:
                 raise ValueError(f"{name} must be one of {MODES}, not {value!r}")
         if self.threshold is not None and not isinstance(self.threshold, (int, float)):
             raise TypeError(f"threshold must be a number or None, not {self.threshold!r}")
-        allow = self.allow
-        if isinstance(allow, str):
-            raise TypeError("allow takes a list of global names, not one string")
-        allow = frozenset(allow)
-        for name in allow:
-            if not isinstance(name, str) or not _GLOBAL_NAME.fullmatch(name):
-                raise ValueError(f"allow: {name!r} is not a fully qualified global (module.name)")
+        allow = _names(self.allow, "allow", _GLOBAL_NAME, "a fully qualified global (module.name)")
         object.__setattr__(self, "allow", allow)
-        callers = self.trusted_callers
-        if isinstance(callers, str):
-            raise TypeError("trusted_callers takes a list of functions, not one string")
-        callers = frozenset(callers)
-        for name in callers:
-            if not isinstance(name, str) or not _CALLER_NAME.fullmatch(name):
-                raise ValueError(
-                    f"trusted_callers: {name!r} is not a function as module:qualified.name"
-                )
+        callers = _names(
+            self.trusted_callers, "trusted_callers", _CALLER_NAME,
+            "a function as module:qualified.name",
+        )
         object.__setattr__(self, "trusted_callers", callers)
         object.__setattr__(
             self, "trusted_qualnames", frozenset(name.split(":", 1)[1] for name in callers)
         )
+
+
+def _names(values, field_name, pattern, what):
+    """``values`` as a frozenset of strings that all match ``pattern``."""
+    if isinstance(values, str):
+        raise TypeError(f"{field_name} takes a list of names, not one string")
+    values = frozenset(values)
+    for name in values:
+        if not isinstance(name, str) or not pattern.fullmatch(name):
+            raise ValueError(f"{field_name}: {name!r} is not {what}")
+    return values
 
 
 _GLOBAL_NAME = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+")
