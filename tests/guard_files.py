@@ -96,13 +96,21 @@ SUFFIX = {
 }
 
 
+def child_env():
+    """The environment of a test's child interpreter: this checkout on its
+    path, and the sanitizer settings of the run (the ASan run preloads its
+    runtime)."""
+    env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    return env
+
+
 def run_victim(tmp_path, spec, timeout=120):
     """Run the victim on ``spec``; returns ({id: result}, tripwire text)."""
     spec_path = tmp_path / f"spec-{os.getpid()}-{id(spec)}.json"
     tripwire = tmp_path / "tripwire.log"
     spec_path.write_text(json.dumps(spec))
-    env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ}
-    env["PYTHONPATH"] = str(REPO_ROOT)
+    env = child_env()
     env["GUARD_TRIPWIRE"] = str(tripwire)
     for key, value in spec.get("env", {}).items():
         env[key] = value

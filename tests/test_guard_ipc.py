@@ -23,7 +23,7 @@ from safepickle.errors import UnsafePickleError
 from safepickle.guard import DEFAULT_TRUSTED_CALLERS
 from safepickle.guard.install import PTH_LINE
 
-from .guard_files import REPO_ROOT, MkdirPayload
+from .guard_files import REPO_ROOT, MkdirPayload, child_env
 
 VICTIM = os.path.join(os.path.dirname(__file__), "ipc_victim.py")
 WORKLOADS = [
@@ -36,14 +36,12 @@ WORKLOADS = [
     "dataloader-fork",
     "dataloader-spawn",
 ]
-_KEPT_ENV = ("PATH", "HOME", "LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "PYTHONMALLOC")
 
 
 def _run(tmp_path, mode, extra_env=None, workloads=WORKLOADS):
     canary = tmp_path / "canary"
     canary.mkdir()
-    env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ}
-    env["PYTHONPATH"] = str(REPO_ROOT)
+    env = child_env()
     env["CANARY_DIR"] = str(canary)
     env.update(extra_env or {})
     proc = subprocess.run(

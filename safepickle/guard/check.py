@@ -52,22 +52,22 @@ def scanned_path(path, release=True, check=True):
     return ScannedReader(snapshot, release=release), fd
 
 
-def scanned_file(fh, release=True, check=True):
+def scanned_file(fh, release=True, check=True, policy=None):
     """(reader, start): a reader over the checked rest of a file object."""
     snapshot, start = read_file_object(fh)
     try:
         if check:
-            check_snapshot(snapshot)
+            check_snapshot(snapshot, policy)
     except BaseException:
         snapshot.close()
         raise
     return ScannedReader(snapshot, release=release), start
 
 
-def scanned_bytes(data, name="<bytes>"):
+def scanned_bytes(data, name="<bytes>", policy=None):
     """The checked snapshot of a bytes-like object."""
     snapshot = from_bytes(data, name)
-    check_snapshot(snapshot)
+    check_snapshot(snapshot, policy)
     return snapshot
 
 

@@ -32,10 +32,11 @@ def guarded_load(original):
     def load(file, **kwargs):
         if _unchecked(file):
             return original(file, **kwargs)
-        if callers.trusted(state.current_policy(), 1):
+        policy = state.current_policy()
+        if callers.trusted(policy, 1):
             with state.inside_guarded_load():
                 return original(file, **kwargs)
-        reader, start = scanned_file(file)
+        reader, start = scanned_file(file, policy=policy)
         try:
             return original(reader, **kwargs)
         finally:
@@ -55,10 +56,11 @@ def guarded_loads(original, load_from_file=None):
     def loads(data, /, **kwargs):
         if state.passes_through():
             return original(data, **kwargs)
-        if callers.trusted(state.current_policy(), 1):
+        policy = state.current_policy()
+        if callers.trusted(policy, 1):
             with state.inside_guarded_load():
                 return original(data, **kwargs)
-        snapshot = scanned_bytes(data)
+        snapshot = scanned_bytes(data, policy=policy)
         if load_from_file is not None:
             with ScannedReader(snapshot) as reader:
                 return load_from_file(reader, **kwargs)
@@ -78,10 +80,11 @@ def _guard_input(unpickler, file):
     the policy may trust."""
     if _unchecked(file):
         return file
-    if callers.trusted(state.current_policy(), 2):
+    policy = state.current_policy()
+    if callers.trusted(policy, 2):
         unpickler._safepickle_trusted = True
         return file
-    reader, start = scanned_file(file)
+    reader, start = scanned_file(file, policy=policy)
     unpickler._safepickle_source = (file, start, reader)
     return reader
 
