@@ -1,5 +1,6 @@
 """Large blocks a scan keeps for the next one: reused, bounded, given back
 before a guarded load, and never a source of stale state."""
+import collections
 import pickle
 import subprocess
 import sys
@@ -21,8 +22,11 @@ def nothing_kept():
 
 
 def strings(n, tag="s"):
-    # protocol 4 memoizes every str: the memo alone grows, 25 bytes a key
-    return pickle.dumps(["%s%d" % (tag, i) for i in range(n)], protocol=4)
+    # protocol 4 memoizes every str: the memo alone grows, 25 bytes a key.
+    # The global at the end makes the machine read it: plain data alone is
+    # walked without a memo of values (sp_plain.c).
+    return pickle.dumps(["%s%d" % (tag, i) for i in range(n)] + [collections.OrderedDict()],
+                        protocol=4)
 
 
 def test_a_large_memo_is_kept_for_the_next_scan_and_reused():
@@ -74,7 +78,9 @@ def test_a_process_gives_back_what_it_kept():
         "def rss():\n"
         "    s = open('/proc/self/status').read()\n"
         "    return int(re.search(r'VmRSS:\\s+(\\d+)', s).group(1)) * 1024\n"
-        "data = pickle.dumps(['s%d' % i for i in range(1_000_000)], protocol=4)\n"
+        "import collections\n"
+        "data = pickle.dumps(['s%d' % i for i in range(1_000_000)] + [collections.OrderedDict()],"
+        " protocol=4)\n"
         "_native.scan(data, None, False, report='verdict')\n"
         "kept, before = _native.kept_memory(), rss()\n"
         "_native.release_memory()\n"

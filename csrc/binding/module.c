@@ -14,6 +14,7 @@
 #include <zip.h>
 
 #include "classifier.h"
+#include "debug_plain.h"
 #include "debug_text.h"
 #include "debug_unwrap.h"
 #include "debug_zip.h"
@@ -178,6 +179,7 @@ static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     if (sp_limits_from_object(limits_obj, &limits) < 0)
         return NULL;
+    limits.verdict_only = (uint8_t)compact;
     if (classifier_obj != Py_None) {
         decide.classifier = Classifier_core(module, classifier_obj);
         if (decide.classifier == NULL)
@@ -374,8 +376,8 @@ static PyMethodDef module_methods[] = {
     {"library_versions", module_library_versions, METH_NOARGS, module_library_versions_doc},
     {"release_memory", module_release_memory, METH_NOARGS, module_release_memory_doc},
     {"kept_memory", module_kept_memory, METH_NOARGS, module_kept_memory_doc},
-    SP_TRAIN_METHODS SP_DEBUG_TEXT_METHODS SP_DEBUG_UNWRAP_METHODS SP_DEBUG_ZIP_METHODS{NULL, NULL,
-                                                                                        0, NULL}};
+    SP_TRAIN_METHODS SP_DEBUG_PLAIN_METHODS SP_DEBUG_TEXT_METHODS SP_DEBUG_UNWRAP_METHODS
+        SP_DEBUG_ZIP_METHODS{NULL, NULL, 0, NULL}};
 
 /* ---- module life cycle ------------------------------------------------ */
 

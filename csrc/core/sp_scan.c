@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "sp_capability.h"
+#include "sp_decide.h"
 #include "sp_machine_internal.h"
+#include "sp_plain.h"
 #include "sp_scan.h"
 
 /* "looks like a pickle" scans per file: enough for any real payload,
@@ -31,6 +33,7 @@ void sp_limits_default(sp_limits *limits)
     limits->max_events = (uint32_t)1 << 22;
     limits->max_nesting = 4;
     limits->max_depth = 10000;
+    limits->verdict_only = 0;
 }
 
 static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *err);
@@ -340,7 +343,15 @@ static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *
             st->speculative = 1;
             st->speculative_offset = off;
         }
-        status = sp_machine_run(res, limits, off, st, err);
+        /* The primary reading only: the alternates and joblib's reading
+         * exist for streams the walk never accepts, and callers of a
+         * single pickle read its result, which the walk does not keep. */
+        if (limits->verdict_only && res->mode == 0 && !res->single &&
+            sp_plain_run(res, limits, off, st)) {
+            (res->root ? res->root : res)->plain_streams++;
+            status = SP_OK;
+        } else
+            status = sp_machine_run(res, limits, off, st, err);
         if (status != SP_OK)
             return status;
         if (res->n_streams > 0 && is_garbage(st)) {
@@ -421,6 +432,17 @@ static sp_status scan_as(const uint8_t *data, size_t len, const sp_limits *limit
     if (status != SP_OK) {
         sp_result_free(res);
         return status;
+    }
+    if (res->plain_streams && sp_result_reaches_callables(res)) {
+        /* The model scores this result, from features that count what
+         * only the machine records (stack depths, memo use, string sizes)
+         * in every stream: read it all again with the machine. Plain
+         * streams beside callable ones are rare (torch's legacy header). */
+        sp_limits full = *limits;
+
+        sp_result_free(res);
+        full.verdict_only = 0;
+        return scan_as(data, len, &full, mode, single, out, err);
     }
     if (res->arena->exhausted)
         note_limit(res, "memory cap reached");

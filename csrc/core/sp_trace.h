@@ -147,6 +147,10 @@ typedef struct sp_limits {
     uint32_t max_events;  /* globals + calls + anomalies per stream */
     uint32_t max_nesting; /* depth of pickles inside pickles */
     uint64_t max_depth;   /* container nesting depth */
+    /* Not a cap: the caller reads only the verdict, so streams of plain
+     * data may skip the trace (sp_plain.c). Not settable from Python's
+     * limits dict; scan(report="verdict") sets it. */
+    uint8_t verdict_only;
 } sp_limits;
 
 void sp_limits_default(sp_limits *limits);
@@ -229,6 +233,9 @@ typedef struct sp_stream {
      * the holders' SP_OF_SEARCHABLE flags may be stale: the nested-pickle
      * search then walks every container */
     uint8_t search_all;
+    /* walked by sp_plain.c: counts only (opcodes, frames), no statistics,
+     * no argument values, result left None */
+    uint8_t plain;
     /* capability bits of each global, set once the stream has run
      * (sp_stream_set_caps); NULL when there are none */
     uint32_t *caps;
@@ -259,6 +266,7 @@ struct sp_result {
     uint32_t n_ext, ext_cap;
     uint32_t nested_attempts; /* "looks like a pickle" scans tried (root) */
     uint32_t walk_epoch;      /* numbers value walks, see sp_obj.walk_mark */
+    uint32_t plain_streams;   /* streams sp_plain.c walked, at any nesting (root) */
 };
 
 #endif

@@ -30,6 +30,40 @@ static void check_verdict(const sp_verdict *v)
         __builtin_trap();
 }
 
+static int any_limit(const sp_file *f)
+{
+    for (uint32_t i = 0; i < f->n_records; i++)
+        if (f->records[i].result != NULL && f->records[i].result->limit_hit)
+            return 1;
+    return 0;
+}
+
+/* The verdict-only reading (plain streams walked by sp_plain.c) must
+ * decide exactly as the full one: same verdict, same reasons, same cap. */
+static void check_same_verdict(const sp_file *full, const uint8_t *data, size_t size,
+                               const sp_limits *limits)
+{
+    sp_limits quick = *limits;
+    sp_file *file = NULL;
+    sp_error err;
+    sp_verdict a, b;
+
+    memset(&err, 0, sizeof err);
+    quick.verdict_only = 1;
+    if (sp_scan_file(data, size, &quick, &file, &err) != SP_OK)
+        __builtin_trap(); /* the full reading succeeded on the same bytes */
+    sp_file_verdict(full, &a);
+    sp_file_verdict(file, &b);
+    if (a.kind != b.kind || a.n_reasons != b.n_reasons)
+        __builtin_trap();
+    for (int i = 0; i < a.n_reasons; i++)
+        if (strcmp(a.reasons[i], b.reasons[i]) != 0)
+            __builtin_trap();
+    if (any_limit(full) != any_limit(file))
+        __builtin_trap();
+    sp_file_free(file);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     sp_limits limits;
@@ -70,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sp_features_compute(sp_file_primary(file), features);
     sp_file_verdict(file, &verdict);
     check_verdict(&verdict);
+    check_same_verdict(file, data, size, &limits);
     sp_file_free(file);
     return 0;
 }
