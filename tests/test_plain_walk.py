@@ -298,3 +298,27 @@ def test_random_plain_streams_often_walked():
         taken += walked(bytes(cut))[:1] == [True]
         assert differences(bytes(cut)) == []
     assert taken > total // 3
+
+
+number_lines = st.one_of(
+    st.text(alphabet="0123456789-+._ xeE\x00", max_size=8),
+    st.sampled_from(["0", "-0", "00", "01", "007", "-5", "123456789012345678",
+                     "1234567890123456789", "0.10", "1e5", "100.0", "0.0001", "0.00001",
+                     "1234567890123456.0", "12345678901234567.0", "-0.0", "inf", "nan"]),
+).map(lambda s: s.encode())
+
+
+@settings(max_examples=scaled(400), deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(line=number_lines)
+def test_number_and_memo_lines_judged_alike(line):
+    # the walk accepts the lines a pickler writes by their shape alone and
+    # sends every other line to the parsers the machine uses
+    for data in (b"I" + line + b"\n.", b"F" + line + b"\n.", b"L" + line + b"L\n.",
+                 b"N" + b"p" + line + b"\n0g" + line + b"\n."):
+        assert differences(data) == [], data
+
+
+def test_lines_a_pickler_writes_are_walked():
+    for data in (b"I-5\n.", b"I0\n.", b"F0.0001\n.", b"F-1234.5\n.", b"Np12\n0g12\n."):
+        assert walked(data) == [True], data

@@ -47,6 +47,19 @@ enum {
  * the machine treats them as speculation (sp_machine.c). */
 #define PLAIN_MEMO_LOADER_MAX ((uint64_t)1 << 28)
 
+/* The few helpers every opcode goes through, inlined into the loop. */
+#if defined(__GNUC__)
+#define HOT static inline __attribute__((always_inline))
+#else
+#define HOT static inline
+#endif
+
+/* Per byte: 0 when it is no opcode, else 1 + the protocol that introduced
+ * it. One load per opcode checks both. */
+#define SP_X(name, byte, proto) [(unsigned char)(byte)] = (proto) + 1,
+static const uint8_t need_plus_one[256] = {SP_OPCODE_LIST(SP_X)};
+#undef SP_X
+
 typedef struct plain {
     const uint8_t *buf;
     uint64_t len, pos, frame_end;
@@ -115,7 +128,7 @@ static inline uint32_t depth_of(const plain *w, uint32_t e)
     return 0;
 }
 
-static int push(plain *w, uint32_t e)
+HOT int push(plain *w, uint32_t e)
 {
     if (w->sp >= w->stack_cap) {
         if (w->sp >= w->lim->max_stack || grow32(w, &w->stack, &w->stack_cap, w->sp + 1) < 0)
@@ -126,7 +139,7 @@ static int push(plain *w, uint32_t e)
 }
 
 /* A new container's entry; depth 1 + the deepest item. */
-static int make(plain *w, uint32_t kind, uint32_t depth, uint32_t *out)
+HOT int make(plain *w, uint32_t kind, uint32_t depth, uint32_t *out)
 {
     if (depth > w->lim->max_depth || depth >= PK_PAYLOAD_MAX)
         return -1;
@@ -144,7 +157,7 @@ static int make(plain *w, uint32_t kind, uint32_t depth, uint32_t *out)
 }
 
 /* stack[from..sp) go into a new container of kind, pushed in their place. */
-static int collect(plain *w, uint32_t kind, uint32_t from)
+HOT int collect(plain *w, uint32_t kind, uint32_t from)
 {
     uint32_t depth = 1, hashable = PK_HASHABLE, e;
 
@@ -206,19 +219,51 @@ static inline int take(plain *w, uint64_t n, const uint8_t **out)
     return 0;
 }
 
-/* A line ending inside the frame, without NUL; *n excludes the '\n'. */
-static int take_line(plain *w, const uint8_t **line, uint64_t *n)
+/* A line ending inside the frame, without NUL; *n excludes the '\n'.
+ * Number and memo lines are a few bytes: a loop finds their end sooner
+ * than two calls to memchr. */
+HOT int take_line(plain *w, const uint8_t **line, uint64_t *n)
 {
     const uint8_t *start = w->buf + w->pos;
     uint64_t room = (w->frame_end ? w->frame_end : w->len) - w->pos;
-    const uint8_t *nl = memchr(start, '\n', (size_t)room);
+    uint64_t short_room = room < 32 ? room : 32;
+    const uint8_t *nl = NULL;
 
-    if (nl == NULL)
-        return -1;
+    for (uint64_t i = 0; i < short_room; i++) {
+        if (start[i] == '\n') {
+            nl = start + i;
+            break;
+        }
+        if (start[i] == '\0')
+            return -1;
+    }
+    if (nl == NULL) {
+        if (room <= 32 || (nl = memchr(start, '\n', (size_t)room)) == NULL ||
+            memchr(start, '\0', (size_t)(nl - start)) != NULL)
+            return -1;
+    }
     *line = start;
     *n = (uint64_t)(nl - start);
     w->pos += *n + 1;
-    return memchr(start, '\0', (size_t)*n) == NULL ? 0 : -1;
+    return 0;
+}
+
+/* The decimal text a pickler writes for an int or a memo index: digits
+ * without a leading zero ("0" alone), an optional '-' before a nonzero
+ * one, short enough for int64. The parsers accept it as canonical; any
+ * other text goes to them. */
+static int canonical_decimal(const uint8_t *s, uint64_t n, int signed_ok)
+{
+    uint64_t i = 0;
+
+    if (signed_ok && n > 1 && s[0] == '-')
+        i = 1;
+    if (n - i == 0 || n - i > 18 || (s[i] == '0' && (n - i > 1 || i == 1)))
+        return 0;
+    for (; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
 }
 
 static uint64_t le(const uint8_t *p, int n)
@@ -242,7 +287,7 @@ static int take_size(plain *w, int nbytes, uint64_t *size)
 
 /* str, bytes or bytearray of a counted length, never one that starts like
  * a pickle (the machine would scan it as a nested one). */
-static int text(plain *w, int nbytes, int vkind)
+HOT int text(plain *w, int nbytes, int vkind)
 {
     uint64_t size;
     const uint8_t *p;
@@ -264,6 +309,9 @@ static int number_line(plain *w, int op)
 
     if (take_line(w, &line, &n) < 0 || n < 1)
         return -1;
+    if (op == SP_OP_FLOAT ? sp_float_line_is_short_repr(line, (size_t)n)
+                          : op == SP_OP_INT && canonical_decimal(line, n, 1))
+        return push(w, PK_SCALAR | PK_HASHABLE);
     if (op == SP_OP_FLOAT) {
         sp_floatparse r = sp_parse_float_line(line, (size_t)n);
 
@@ -292,7 +340,7 @@ static int unicode_line(plain *w)
     return push(w, PK_SCALAR | PK_HASHABLE);
 }
 
-static int memo_put(plain *w, uint64_t key)
+HOT int memo_put(plain *w, uint64_t key)
 {
     if (w->sp <= w->fence || w->memo_len >= w->lim->max_memo || key >= PLAIN_MEMO_LOADER_MAX ||
         key > w->memo_len + 1024)
@@ -321,6 +369,14 @@ static int index_line(plain *w, uint64_t *key)
 
     if (take_line(w, &line, &n) < 0 || n < 1)
         return -1;
+    if (canonical_decimal(line, n, 0)) {
+        uint64_t v = 0;
+
+        for (uint64_t i = 0; i < n; i++)
+            v = v * 10 + (uint64_t)(line[i] - '0');
+        *key = v;
+        return 0;
+    }
     r = sp_parse_index_line(line, (size_t)n);
     if (!r.ok || r.noncanonical || r.big || r.value < 0)
         return -1;
@@ -356,7 +412,7 @@ static int empty_tuple(plain *w)
     return push(w, PK_TUPLE | PK_HASHABLE | (1u << PK_SHIFT));
 }
 
-static int step(plain *w, uint8_t op, uint64_t op_off, uint64_t start, uint8_t *proto)
+HOT int step(plain *w, uint8_t op, uint64_t op_off, uint64_t start, uint8_t *proto)
 {
     const uint8_t *p;
     uint64_t size, key;
@@ -533,7 +589,7 @@ static int step(plain *w, uint8_t op, uint64_t op_off, uint64_t start, uint8_t *
 int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_stream *st)
 {
     sp_result *root = res->root ? res->root : res;
-    uint64_t counts[SP_N_OPCODES];
+    uint64_t by_byte[256];
     uint64_t n_ops = 0, end = 0;
     uint32_t n_frames = 0;
     uint8_t proto = 0, first_proto = 0;
@@ -541,7 +597,7 @@ int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_strea
     plain w;
 
     memset(&w, 0, sizeof(w));
-    memset(counts, 0, sizeof(counts));
+    memset(by_byte, 0, sizeof(by_byte));
     w.buf = res->input;
     w.len = res->input_len;
     w.pos = offset;
@@ -550,7 +606,6 @@ int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_strea
     for (;;) {
         uint64_t op_off;
         uint8_t op;
-        int idx;
 
         if (w.frame_end && w.pos == w.frame_end)
             w.frame_end = 0;
@@ -558,11 +613,11 @@ int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_strea
         if (w.pos >= w.len || root->ops_used + n_ops >= lim->max_ops)
             break;
         op = w.buf[w.pos++];
-        idx = sp_opcode_byte_table[op] - 1;
-        if (idx < 0 ||
-            (sp_opcode_protocol_table[idx] > (proto > 1 ? proto : 1) && idx != SP_OPI_PROTO))
+        /* no opcode (0 - 1 wraps), or newer than the declared protocol
+         * (PROTO itself never is, as for the machine) */
+        if ((uint8_t)(need_plus_one[op] - 1) > (proto > 1 ? proto : 1) && op != SP_OP_PROTO)
             break;
-        counts[idx]++;
+        by_byte[op]++;
         n_ops++;
         if (op == SP_OP_STOP) {
             /* the result alone left on the stack, no MARK open, the frame
@@ -596,7 +651,9 @@ int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_strea
     st->plain = 1;
     st->n_ops = n_ops;
     st->n_frames = n_frames;
-    memcpy(st->opcode_counts, counts, sizeof(counts));
+    for (int b = 0; b < 256; b++)
+        if (by_byte[b])
+            st->opcode_counts[sp_opcode_byte_table[b] - 1] = by_byte[b];
     memset(&st->result, 0, sizeof(st->result)); /* not kept: None */
     return 1;
 }

@@ -481,6 +481,11 @@ static void decimal_to_double(const digit_span *sp, size_t nsig, int64_t exp10, 
 static int float_repr_matches(const uint8_t *s, size_t n, double x);
 static int plain_repr(const uint8_t *s, size_t n);
 
+int sp_float_line_is_short_repr(const uint8_t *line, size_t len)
+{
+    return plain_repr(line, len);
+}
+
 sp_floatparse sp_parse_float_line(const uint8_t *line, size_t len)
 {
     sp_floatparse r;

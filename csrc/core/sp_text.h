@@ -41,6 +41,10 @@ typedef struct sp_floatparse {
     int noncanonical;
 } sp_floatparse;
 sp_floatparse sp_parse_float_line(const uint8_t *line, size_t len);
+/* 1 when the line is, by its shape alone, repr() of a finite float in fixed
+ * notation: sp_parse_float_line would accept it as canonical. 0 says
+ * nothing: parse it. */
+int sp_float_line_is_short_repr(const uint8_t *line, size_t len);
 
 /* STRING opcode argument (quotes already stripped): PyBytes_DecodeEscape.
  * On success *out and *out_len hold the decoded bytes in the arena and 0 is
