@@ -515,6 +515,12 @@ HOT int step(plain *w, uint8_t op, uint64_t op_off, uint64_t start, uint8_t *pro
     case SP_OP_APPEND:
         if ((int64_t)w->sp - 1 <= (int64_t)w->fence)
             return -1;
+        /* protocol 0 and 1 append item by item: a scalar into a list
+         * changes nothing the walk tracks */
+        if (kind_of(w->stack[w->sp - 2]) == PK_LIST && kind_of(w->stack[w->sp - 1]) <= PK_SCALAR) {
+            w->sp--;
+            return 0;
+        }
         return add_items(w, w->sp - 1, PK_LIST, 0);
     case SP_OP_APPENDS:
         return marker(w, &mark) < 0 ? -1 : add_items(w, mark, PK_LIST, 0);
