@@ -13,6 +13,8 @@ end:
             column), DataFrame.to_pickle; pandas.read_pickle(path)
   numpy     an object array of 1M small tuples and strs, numpy.save;
             numpy.load(path, allow_pickle=True)
+  pickle    plain data (builtin values only: 1M small tuples, strs and a
+            dict), pickle.dump protocol 5; pickle.load on the open file
 
 Each interpreter imports everything first (the library, safepickle, and for
 the guarded run patch()), then resets the kernel's peak-RSS record, loads the
@@ -126,11 +128,24 @@ def make_numpy(tmp, quick):
     return path, "%d objects: 3-tuples (int, str, float) and strs" % n
 
 
+def make_pickle(tmp, quick):
+    import pickle
+
+    n = 100_000 if quick else 1_000_000
+    rows = [(i, "item-%d" % i, i * 0.5) for i in range(n)]
+    data = {"rows": rows, "index": {"key-%d" % i: i for i in range(0, n, 10)}}
+    path = os.path.join(tmp, "data.pkl")
+    with open(path, "wb") as fh:
+        pickle.dump(data, fh, protocol=5)
+    return path, "%d rows (int, str, float) and a dict of %d keys, no class" % (n, n // 10)
+
+
 INPUTS = [
     ("torch", "torch state dict, zip", make_torch, "torch.load(path)"),
     ("joblib", "sklearn forest, joblib zlib 3", make_joblib, "joblib.load(path)"),
     ("pandas", "pandas DataFrame pickle", make_pandas, "pandas.read_pickle(path)"),
     ("numpy", "numpy object array .npy", make_numpy, "numpy.load(path, allow_pickle=True)"),
+    ("pickle", "plain data pickle", make_pickle, "pickle.load(open(path, 'rb'))"),
 ]
 
 
@@ -161,6 +176,14 @@ def _loader(kind):
         import numpy as np
 
         return lambda p: np.load(p, allow_pickle=True), lambda obj: None
+    if kind == "pickle":
+        import pickle
+
+        def load(p):
+            with open(p, "rb") as fh:
+                return pickle.load(fh)
+
+        return load, lambda obj: None
     raise SystemExit("unknown input %r" % kind)
 
 
@@ -325,7 +348,8 @@ def render(args, env, rows, elapsed):
                "(fastest of %d), without the load. snapshot: the copy the loader is handed (a "
                "sealed memfd for torch, which maps it instead of reading the file; a private "
                "anonymous copy otherwise); scan: the scan with the bundled model and the policy. "
-               "For pandas and numpy the loader then reads the snapshot as it would have read "
+               "For pandas, numpy and the plain pickle the loader then reads the snapshot as it "
+               "would have read "
                "the file, so a guarded load costs the plain load plus both steps: where "
                "(snapshot + scan)/plain is above %.2f, the time goal is out of reach of a guard "
                "that must copy and scan before it loads, on this machine. For torch the memfd "
