@@ -159,3 +159,27 @@ def test_allow_from_the_environment_lets_the_named_global_through(tmp_path):
     }
     results, _ = run_victim(tmp_path, spec)
     assert results["allowed"]["outcome"] == "loaded" and canary.is_dir()
+
+
+def test_policy_without_patch_follows_the_environment(monkeypatch):
+    # the drop-ins read the policy on every call: a change of the
+    # environment is seen at the next call, an unchanged one is not parsed
+    # again, and a bad value is refused every time, never remembered
+    from safepickle.guard import state
+
+    monkeypatch.setattr(state, "_policy", None)
+    monkeypatch.delenv("SAFEPICKLE_THRESHOLD", raising=False)
+    monkeypatch.setenv("SAFEPICKLE_THRESHOLD", "0.3")
+    first = state.current_policy()
+    assert first.threshold == 0.3
+    assert state.current_policy() is first
+    monkeypatch.setenv("SAFEPICKLE_THRESHOLD", "0.4")
+    assert state.current_policy().threshold == 0.4
+    monkeypatch.setenv("SAFEPICKLE_THRESHOLD", "high")
+    for _ in range(2):
+        with pytest.raises(ValueError, match="SAFEPICKLE_THRESHOLD"):
+            state.current_policy()
+    monkeypatch.delenv("SAFEPICKLE_THRESHOLD")
+    assert state.current_policy().threshold is None
+    monkeypatch.setenv("SAFEPICKLE_MODE", "warn")
+    assert state.current_policy().mode == "warn"

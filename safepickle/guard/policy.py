@@ -20,6 +20,8 @@ ENV_THRESHOLD = "SAFEPICKLE_THRESHOLD"
 ENV_ALLOW = "SAFEPICKLE_ALLOW"
 ENV_ON_ERROR = "SAFEPICKLE_ON_ERROR"
 ENV_TRUSTED_CALLERS = "SAFEPICKLE_TRUSTED_CALLERS"
+# every variable make_policy reads, in one place for the cache in state.py
+ENV_NAMES = (ENV_MODE, ENV_THRESHOLD, ENV_ALLOW, ENV_ON_ERROR, ENV_TRUSTED_CALLERS)
 
 # The functions through which multiprocessing (and so concurrent.futures and
 # torch's DataLoader) and joblib's loky workers unpickle what the processes of

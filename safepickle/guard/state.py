@@ -7,20 +7,32 @@ Unpickler, joblib.load its NumpyUnpickler, numpy.load pickle.load). Those
 inner calls read what the outer scan covered, so they are not scanned again.
 """
 
+import os
 import threading
 from contextlib import contextmanager
 
-from .policy import make_policy
+from .policy import ENV_NAMES, make_policy
 
 _local = threading.local()
 _policy = None
+# (the environment's values, the policy made from them): without patch()
+# every drop-in call asks for the policy, and parsing it took longer than
+# the scan of a small pickle. Policies are frozen, so one can be shared.
+_from_env = None
 
 
 def current_policy():
     """The policy patch() installed, or the one the environment gives."""
+    global _from_env
     policy = _policy
-    if policy is None:
-        policy = make_policy()
+    if policy is not None:
+        return policy
+    values = tuple(os.environ.get(name) for name in ENV_NAMES)
+    cached = _from_env
+    if cached is not None and cached[0] == values:
+        return cached[1]
+    policy = make_policy()
+    _from_env = (values, policy)
     return policy
 
 
