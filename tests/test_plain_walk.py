@@ -322,3 +322,13 @@ def test_number_and_memo_lines_judged_alike(line):
 def test_lines_a_pickler_writes_are_walked():
     for data in (b"I-5\n.", b"I0\n.", b"F0.0001\n.", b"F-1234.5\n.", b"Np12\n0g12\n."):
         assert walked(data) == [True], data
+
+
+def test_stack_cap_agrees_around_every_growth_of_the_stack():
+    # the machine looks at max_stack only when its stack grows; the walk
+    # gives up wherever that could be, so the two never disagree
+    for depth in (50, 63, 64, 65, 100, 127, 128, 129, 200):
+        data = b"(" + b"N" * depth + b"t."
+        for cap in (10, 64, 65, 100, 128, 129, 150):
+            assert differences(data, limits={"max_stack": cap}) == [], (depth, cap)
+    assert walked(b"(" + b"N" * 200 + b"t.") == [True]

@@ -37,7 +37,6 @@ enum {
     PK_DICT,
     PK_SET,
 };
-#define PK_KIND_BITS 4
 #define PK_KIND_MASK 0xfu
 #define PK_HASHABLE 0x10u
 #define PK_SHIFT 5
@@ -128,11 +127,17 @@ static inline uint32_t depth_of(const plain *w, uint32_t e)
     return 0;
 }
 
+/* The capacity never passes max_stack, so the cap is checked whenever the
+ * stack reaches it: the machine checks it only when its own stack grows,
+ * at sizes of its own, so the walk must give up wherever the machine
+ * might stop. */
 HOT int push(plain *w, uint32_t e)
 {
     if (w->sp >= w->stack_cap) {
         if (w->sp >= w->lim->max_stack || grow32(w, &w->stack, &w->stack_cap, w->sp + 1) < 0)
             return -1;
+        if (w->stack_cap > w->lim->max_stack)
+            w->stack_cap = w->lim->max_stack;
     }
     w->stack[w->sp++] = e;
     return 0;
