@@ -350,8 +350,9 @@ static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *
             sp_plain_run(res, limits, off, st)) {
             (res->root ? res->root : res)->plain_streams++;
             status = SP_OK;
-        } else
+        } else {
             status = sp_machine_run(res, limits, off, st, err);
+        }
         if (status != SP_OK)
             return status;
         if (res->n_streams > 0 && is_garbage(st)) {
