@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sp_bytes.h"
 #include "sp_decompress.h"
 #include "sp_format.h"
 #include "sp_npy.h"
@@ -386,15 +387,6 @@ static uint64_t storage_element_size(const sp_global *g)
     return 0;
 }
 
-static uint64_t le_u64(const uint8_t *p, int n)
-{
-    uint64_t x = 0;
-
-    for (int i = 0; i < n; i++)
-        x |= (uint64_t)p[i] << (8 * i);
-    return x;
-}
-
 /* The item of a stream's returned tuple, or NULL. */
 static const sp_slot *result_item(const sp_stream *st, uint32_t i)
 {
@@ -460,7 +452,7 @@ static sp_status scan_tar_member_run(sp_file *f, const char *member, const uint8
                          member);
                 return SP_OK;
             }
-            n = le_u64(data + pos, 8);
+            n = sp_le_uint(data + pos, 8);
             pos += 8;
             if (n > (len - pos) / elsize) {
                 snprintf(f->error, sizeof(f->error), "%s: storage data past the member's end",
@@ -476,7 +468,7 @@ static sp_status scan_tar_member_run(sp_file *f, const char *member, const uint8
                          member);
                 return SP_OK;
             }
-            ndim = le_u64(data + pos, 4);
+            ndim = sp_le_uint(data + pos, 4);
             if (ndim > 64 || len - pos < 8 + 16 * ndim + 8) {
                 snprintf(f->error, sizeof(f->error), "%s: a tensor the scan cannot follow", member);
                 return SP_OK;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sp_bytes.h"
 #include "sp_capability.h"
 #include "sp_compat.h"
 #include "sp_machine_internal.h"
@@ -304,22 +305,13 @@ static int bad_readline(sp_machine *m)
     return fail(m, "pickle data was truncated");
 }
 
-static uint64_t le_uint(const uint8_t *p, int n)
-{
-    uint64_t x = 0;
-
-    for (int i = 0; i < n; i++)
-        x |= (uint64_t)p[i] << (8 * i);
-    return x;
-}
-
 /* calc_binsize: lengths above PY_SSIZE_T_MAX are refused. */
 static int read_size(sp_machine *m, int nbytes, uint64_t *size, const char *what)
 {
     const uint8_t *p;
 
     SP_TRY(read_bytes(m, (uint64_t)nbytes, &p));
-    *size = le_uint(p, nbytes);
+    *size = sp_le_uint(p, nbytes);
     if (*size > (uint64_t)INT64_MAX)
         return fail(m, "%s exceeds system's maximum size of 9223372036854775807 bytes", what);
     return 0;
@@ -1417,7 +1409,7 @@ static int load_binput(sp_machine *m, int nbytes)
     SP_TRY(read_bytes(m, (uint64_t)nbytes, &p));
     if (m->sp <= m->fence)
         return underflow(m);
-    return memo_put(m, le_uint(p, nbytes));
+    return memo_put(m, sp_le_uint(p, nbytes));
 }
 
 static int load_memoize(sp_machine *m)
@@ -1464,7 +1456,7 @@ static int load_binget(sp_machine *m, int nbytes)
     const uint8_t *p;
 
     SP_TRY(read_bytes(m, (uint64_t)nbytes, &p));
-    return memo_get(m, le_uint(p, nbytes));
+    return memo_get(m, sp_le_uint(p, nbytes));
 }
 
 /* ---- EXT codes -------------------------------------------------------- */
@@ -1485,7 +1477,7 @@ static int load_extension(sp_machine *m, int nbytes)
     sp_slot g;
 
     SP_TRY(read_bytes(m, (uint64_t)nbytes, &p));
-    code = (int64_t)le_uint(p, nbytes);
+    code = (int64_t)sp_le_uint(p, nbytes);
     if (nbytes == 4 && (code & 0x80000000LL))
         code -= 0x100000000LL;
     add_anomaly(m, SP_AN_EXT_CODE, "%lld", (long long)code);
@@ -1743,7 +1735,7 @@ static int load_binint(sp_machine *m, int nbytes)
     int64_t v;
 
     SP_TRY(read_bytes(m, (uint64_t)nbytes, &p));
-    v = (int64_t)le_uint(p, nbytes);
+    v = (int64_t)sp_le_uint(p, nbytes);
     if (nbytes == 4 && (v & 0x80000000LL))
         v -= 0x100000000LL;
     return push_int(m, v);
@@ -1756,7 +1748,7 @@ static int load_counted_long(sp_machine *m, int nbytes)
     sp_slot s = none_slot();
 
     SP_TRY(read_bytes(m, (uint64_t)nbytes, &p));
-    size = (int64_t)le_uint(p, nbytes);
+    size = (int64_t)sp_le_uint(p, nbytes);
     if (nbytes == 4 && (size & 0x80000000LL))
         size -= 0x100000000LL;
     if (size < 0)
@@ -1765,7 +1757,7 @@ static int load_counted_long(sp_machine *m, int nbytes)
         return push(m, int_slot(0));
     SP_TRY(read_bytes(m, (uint64_t)size, &p));
     if (size <= 8) {
-        uint64_t u = le_uint(p, (int)size);
+        uint64_t u = sp_le_uint(p, (int)size);
         int64_t v;
 
         if (size < 8 && (p[size - 1] & 0x80))

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sp_bytes.h"
 #include "sp_machine_internal.h"
 #include "sp_opcodes.h"
 #include "sp_plain.h"
@@ -271,22 +272,13 @@ static int canonical_decimal(const uint8_t *s, uint64_t n, int signed_ok)
     return 1;
 }
 
-static uint64_t le(const uint8_t *p, int n)
-{
-    uint64_t x = 0;
-
-    for (int i = 0; i < n; i++)
-        x |= (uint64_t)p[i] << (8 * i);
-    return x;
-}
-
 static int take_size(plain *w, int nbytes, uint64_t *size)
 {
     const uint8_t *p;
 
     if (take(w, (uint64_t)nbytes, &p) < 0)
         return -1;
-    *size = le(p, nbytes);
+    *size = sp_le_uint(p, nbytes);
     return *size > (uint64_t)INT64_MAX ? -1 : 0;
 }
 
@@ -452,7 +444,7 @@ HOT int step(plain *w, uint8_t op, uint64_t op_off, uint64_t start, uint8_t *pro
 
         if (take(w, (uint64_t)n, &p) < 0)
             return -1;
-        count = (int64_t)le(p, n);
+        count = (int64_t)sp_le_uint(p, n);
         if (n == 4 && (count & 0x80000000LL))
             return -1; /* negative byte count */
         if (take(w, (uint64_t)count, &p) < 0)
@@ -568,7 +560,7 @@ HOT int step(plain *w, uint8_t op, uint64_t op_off, uint64_t start, uint8_t *pro
     case SP_OP_LONG_BINPUT:
         if (take(w, op == SP_OP_BINPUT ? 1 : 4, &p) < 0)
             return -1;
-        return memo_put(w, le(p, op == SP_OP_BINPUT ? 1 : 4));
+        return memo_put(w, sp_le_uint(p, op == SP_OP_BINPUT ? 1 : 4));
     case SP_OP_PUT:
         return index_line(w, &key) < 0 ? -1 : memo_put(w, key);
     case SP_OP_MEMOIZE:
@@ -577,7 +569,7 @@ HOT int step(plain *w, uint8_t op, uint64_t op_off, uint64_t start, uint8_t *pro
     case SP_OP_LONG_BINGET:
         if (take(w, op == SP_OP_BINGET ? 1 : 4, &p) < 0)
             return -1;
-        return memo_get(w, le(p, op == SP_OP_BINGET ? 1 : 4));
+        return memo_get(w, sp_le_uint(p, op == SP_OP_BINGET ? 1 : 4));
     case SP_OP_GET:
         return index_line(w, &key) < 0 ? -1 : memo_get(w, key);
     case SP_OP_PROTO:
