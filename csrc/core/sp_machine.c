@@ -1352,10 +1352,6 @@ static int load_mark(sp_machine *m)
 
 /* ---- memo ------------------------------------------------------------- */
 
-/* _Unpickler_MemoPut resizes its array to twice the key: a key this large
- * makes the loader fail for want of memory on any ordinary machine. */
-#define SP_MEMO_LOADER_MAX ((uint64_t)1 << 28)
-
 static int memo_put(sp_machine *m, uint64_t key)
 {
     int overwrote = 0;
@@ -1365,7 +1361,7 @@ static int memo_put(sp_machine *m, uint64_t key)
         return limit(m, "more than %u memo entries", m->lim->max_memo);
     if (key >= SP_MEMO_LOADER_MAX)
         speculate(m, "memo index so large that the loader runs out of memory");
-    if (key > m->memo_len + 1024)
+    if (key > m->memo_len + SP_MEMO_SPARSE_GAP)
         add_anomaly(m, SP_AN_MEMO_SPARSE, "%llu", (unsigned long long)key);
     mark_used(m, top);
     if (sp_memo_put(m, key, top, &overwrote) < 0)

@@ -27,6 +27,13 @@ typedef struct sp_memo_hash_entry {
     sp_slot value;
 } sp_memo_hash_entry;
 
+/* _Unpickler_MemoPut resizes its array to twice the key: a key this large
+ * makes the loader fail for want of memory on any ordinary machine. */
+#define SP_MEMO_LOADER_MAX ((uint64_t)1 << 28)
+/* A memo key further than this past the number of entries is an anomaly
+ * (MEMO_SPARSE): picklers number their entries 0, 1, 2 ... */
+#define SP_MEMO_SPARSE_GAP 1024
+
 /* Items arrays come in power-of-two capacities up to SP_KEEP_ITEMS. */
 #define SP_ITEM_CLASSES 6 /* 2, 4, 8, 16, 32, 64 */
 

@@ -43,10 +43,6 @@ enum {
 #define PK_SHIFT 5
 #define PK_PAYLOAD_MAX ((uint32_t)1 << (32 - PK_SHIFT))
 
-/* _Unpickler_MemoPut's resize makes larger keys fail for want of memory;
- * the machine treats them as speculation (sp_machine.c). */
-#define PLAIN_MEMO_LOADER_MAX ((uint64_t)1 << 28)
-
 /* The few helpers every opcode goes through, inlined into the loop. */
 #if defined(__GNUC__)
 #define HOT static inline __attribute__((always_inline))
@@ -62,7 +58,8 @@ static const uint8_t need_plus_one[256] = {SP_OPCODE_LIST(SP_X)};
 
 typedef struct plain {
     const uint8_t *buf;
-    uint64_t len, pos, frame_end;
+    uint64_t start, len, pos, frame_end;
+    uint8_t proto; /* PROTO's argument: only the first opcode may be one */
     const sp_limits *lim;
     uint64_t bytes; /* held by the arrays below, against max_alloc */
 
@@ -71,12 +68,13 @@ typedef struct plain {
     uint32_t *marks;
     uint32_t n_marks, marks_cap, fence;
     uint32_t *memo; /* dense: keys never run far past the count */
-    uint64_t memo_cap, memo_len;
+    uint32_t memo_cap;
+    uint64_t memo_len;
     uint32_t *depths; /* of mutable containers */
     uint32_t n_depths, depths_cap;
 } plain;
 
-static int grow(plain *w, uint32_t **arr, uint64_t *cap, uint64_t need)
+static int grow(plain *w, uint32_t **arr, uint32_t *cap, uint64_t need)
 {
     uint64_t ncap = *cap ? *cap : 64;
     uint32_t *fresh;
@@ -91,17 +89,7 @@ static int grow(plain *w, uint32_t **arr, uint64_t *cap, uint64_t need)
     memset(fresh + *cap, 0, (size_t)(ncap - *cap) * 4);
     w->bytes += (ncap - *cap) * 4;
     *arr = fresh;
-    *cap = ncap;
-    return 0;
-}
-
-static int grow32(plain *w, uint32_t **arr, uint32_t *cap, uint64_t need)
-{
-    uint64_t c = *cap;
-
-    if (grow(w, arr, &c, need) < 0)
-        return -1;
-    *cap = (uint32_t)c;
+    *cap = (uint32_t)ncap;
     return 0;
 }
 
@@ -135,7 +123,7 @@ static inline uint32_t depth_of(const plain *w, uint32_t e)
 HOT int push(plain *w, uint32_t e)
 {
     if (w->sp >= w->stack_cap) {
-        if (w->sp >= w->lim->max_stack || grow32(w, &w->stack, &w->stack_cap, w->sp + 1) < 0)
+        if (w->sp >= w->lim->max_stack || grow(w, &w->stack, &w->stack_cap, w->sp + 1) < 0)
             return -1;
         if (w->stack_cap > w->lim->max_stack)
             w->stack_cap = w->lim->max_stack;
@@ -155,7 +143,7 @@ HOT int make(plain *w, uint32_t kind, uint32_t depth, uint32_t *out)
     }
     if (w->n_depths >= PK_PAYLOAD_MAX - 1 ||
         (w->n_depths >= w->depths_cap &&
-         grow32(w, &w->depths, &w->depths_cap, (uint64_t)w->n_depths + 1) < 0))
+         grow(w, &w->depths, &w->depths_cap, (uint64_t)w->n_depths + 1) < 0))
         return -1;
     w->depths[w->n_depths] = depth;
     *out = kind | (w->n_depths++ << PK_SHIFT);
@@ -254,24 +242,6 @@ HOT int take_line(plain *w, const uint8_t **line, uint64_t *n)
     return 0;
 }
 
-/* The decimal text a pickler writes for an int or a memo index: digits
- * without a leading zero ("0" alone), an optional '-' before a nonzero
- * one, short enough for int64. The parsers accept it as canonical; any
- * other text goes to them. */
-static int canonical_decimal(const uint8_t *s, uint64_t n, int signed_ok)
-{
-    uint64_t i = 0;
-
-    if (signed_ok && n > 1 && s[0] == '-')
-        i = 1;
-    if (n - i == 0 || n - i > 18 || (s[i] == '0' && (n - i > 1 || i == 1)))
-        return 0;
-    for (; i < n; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-    return 1;
-}
-
 static int take_size(plain *w, int nbytes, uint64_t *size)
 {
     const uint8_t *p;
@@ -306,8 +276,8 @@ static int number_line(plain *w, int op)
 
     if (take_line(w, &line, &n) < 0 || n < 1)
         return -1;
-    if (op == SP_OP_FLOAT ? sp_float_line_is_short_repr(line, (size_t)n)
-                          : op == SP_OP_INT && canonical_decimal(line, n, 1))
+    /* a float repr needs no value: the walk keeps none */
+    if (op == SP_OP_FLOAT && sp_float_line_is_short_repr(line, (size_t)n))
         return push(w, PK_SCALAR | PK_HASHABLE);
     if (op == SP_OP_FLOAT) {
         sp_floatparse r = sp_parse_float_line(line, (size_t)n);
@@ -339,8 +309,8 @@ static int unicode_line(plain *w)
 
 HOT int memo_put(plain *w, uint64_t key)
 {
-    if (w->sp <= w->fence || w->memo_len >= w->lim->max_memo || key >= PLAIN_MEMO_LOADER_MAX ||
-        key > w->memo_len + 1024)
+    if (w->sp <= w->fence || w->memo_len >= w->lim->max_memo || key >= SP_MEMO_LOADER_MAX ||
+        key > w->memo_len + SP_MEMO_SPARSE_GAP)
         return -1;
     if (key >= w->memo_cap && grow(w, &w->memo, &w->memo_cap, key + 1) < 0)
         return -1;
@@ -366,14 +336,6 @@ static int index_line(plain *w, uint64_t *key)
 
     if (take_line(w, &line, &n) < 0 || n < 1)
         return -1;
-    if (canonical_decimal(line, n, 0)) {
-        uint64_t v = 0;
-
-        for (uint64_t i = 0; i < n; i++)
-            v = v * 10 + (uint64_t)(line[i] - '0');
-        *key = v;
-        return 0;
-    }
     r = sp_parse_index_line(line, (size_t)n);
     if (!r.ok || r.noncanonical || r.big || r.value < 0)
         return -1;
@@ -409,7 +371,7 @@ static int empty_tuple(plain *w)
     return push(w, PK_TUPLE | PK_HASHABLE | (1u << PK_SHIFT));
 }
 
-HOT int step(plain *w, uint8_t op, uint64_t op_off, uint64_t start, uint8_t *proto)
+HOT int step(plain *w, uint8_t op)
 {
     const uint8_t *p;
     uint64_t size, key;
@@ -551,7 +513,7 @@ HOT int step(plain *w, uint8_t op, uint64_t op_off, uint64_t start, uint8_t *pro
     case SP_OP_MARK:
         if (w->n_marks >= w->lim->max_marks ||
             (w->n_marks >= w->marks_cap &&
-             grow32(w, &w->marks, &w->marks_cap, (uint64_t)w->n_marks + 1) < 0))
+             grow(w, &w->marks, &w->marks_cap, (uint64_t)w->n_marks + 1) < 0))
             return -1;
         w->marks[w->n_marks++] = w->sp;
         w->fence = w->sp;
@@ -573,9 +535,9 @@ HOT int step(plain *w, uint8_t op, uint64_t op_off, uint64_t start, uint8_t *pro
     case SP_OP_GET:
         return index_line(w, &key) < 0 ? -1 : memo_get(w, key);
     case SP_OP_PROTO:
-        if (op_off != start || take(w, 1, &p) < 0 || p[0] > SP_HIGHEST_PROTOCOL)
+        if (w->pos - 1 != w->start || take(w, 1, &p) < 0 || p[0] > SP_HIGHEST_PROTOCOL)
             return -1;
-        *proto = p[0];
+        w->proto = p[0];
         return 0;
     case SP_OP_FRAME:
         if (w->frame_end || take_size(w, 8, &size) < 0 || size == 0 || w->len - w->pos < size)
@@ -593,9 +555,7 @@ int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_strea
 {
     sp_result *root = res->root ? res->root : res;
     uint64_t by_byte[256];
-    uint64_t n_ops = 0, end = 0;
-    uint32_t n_frames = 0;
-    uint8_t proto = 0, first_proto = 0;
+    uint64_t n_ops = 0;
     int accepted = 0;
     plain w;
 
@@ -603,40 +563,31 @@ int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_strea
     memset(by_byte, 0, sizeof(by_byte));
     w.buf = res->input;
     w.len = res->input_len;
-    w.pos = offset;
+    w.start = w.pos = offset;
     w.lim = lim;
 
     for (;;) {
-        uint64_t op_off;
         uint8_t op;
 
         if (w.frame_end && w.pos == w.frame_end)
             w.frame_end = 0;
-        op_off = w.pos;
         if (w.pos >= w.len || root->ops_used + n_ops >= lim->max_ops)
             break;
         op = w.buf[w.pos++];
         /* no opcode (0 - 1 wraps), or newer than the declared protocol
          * (PROTO itself never is, as for the machine) */
-        if ((uint8_t)(need_plus_one[op] - 1) > (proto > 1 ? proto : 1) && op != SP_OP_PROTO)
+        if ((uint8_t)(need_plus_one[op] - 1) > (w.proto > 1 ? w.proto : 1) && op != SP_OP_PROTO)
             break;
         by_byte[op]++;
         n_ops++;
         if (op == SP_OP_STOP) {
             /* the result alone left on the stack, no MARK open, the frame
              * ended with it */
-            if (w.sp != 1 || w.fence != 0 || w.n_marks != 0 || w.frame_end > w.pos)
-                break;
-            end = w.pos;
-            accepted = 1;
+            accepted = w.sp == 1 && w.n_marks == 0 && w.frame_end <= w.pos;
             break;
         }
-        if (op == SP_OP_FRAME)
-            n_frames++;
-        if (step(&w, op, op_off, offset, &proto) < 0)
+        if (step(&w, op) < 0)
             break;
-        if (op == SP_OP_PROTO && op_off == offset)
-            first_proto = proto;
     }
     free(w.stack);
     free(w.marks);
@@ -646,14 +597,14 @@ int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_strea
         return 0;
 
     root->ops_used += n_ops;
+    root->plain_streams++;
     st->start = offset;
-    st->end = end;
+    st->end = w.pos;
     st->end_kind = SP_END_STOP;
-    st->proto = first_proto;
-    st->max_proto = proto;
+    st->proto = st->max_proto = w.proto;
     st->plain = 1;
     st->n_ops = n_ops;
-    st->n_frames = n_frames;
+    st->n_frames = (uint32_t)by_byte[SP_OP_FRAME];
     for (int b = 0; b < 256; b++)
         if (by_byte[b])
             st->opcode_counts[sp_opcode_byte_table[b] - 1] = by_byte[b];

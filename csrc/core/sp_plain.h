@@ -10,8 +10,9 @@
 /* Walks the stream at offset of res's input. 1 when it holds only builtin
  * values and the machine would record nothing for it but opcode counts:
  * *st is then filled as the machine would fill it, without statistics,
- * argument values or the result (st->plain is set). 0 otherwise, *st
- * untouched: run the machine. */
+ * argument values or the result (st->plain is set), and the root result
+ * counts it in plain_streams. 0 otherwise, *st untouched: run the
+ * machine. */
 int sp_plain_run(sp_result *res, const sp_limits *limits, uint64_t offset, sp_stream *st);
 
 #endif

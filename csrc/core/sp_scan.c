@@ -348,7 +348,6 @@ static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *
          * single pickle read its result, which the walk does not keep. */
         if (limits->verdict_only && res->mode == 0 && !res->single &&
             sp_plain_run(res, limits, off, st)) {
-            (res->root ? res->root : res)->plain_streams++;
             status = SP_OK;
         } else {
             status = sp_machine_run(res, limits, off, st, err);
