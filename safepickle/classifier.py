@@ -5,6 +5,10 @@ The model file is XGBoost JSON written by ``safepickle._native.train`` (see
 layout it reads, which libxgboost trained it and the threshold chosen for
 it. A model that does not match the engine is refused with a clear error
 rather than scoring vectors it was not trained on.
+
+The bundled model is checked when first asked for, but XGBoost parses it
+only when a scan first needs a score: plain data, rule verdicts and files
+without a pickle never pay for it.
 """
 
 import hashlib
@@ -47,8 +51,10 @@ def _major_minor(version):
     return tuple(version.split(".")[:2])
 
 
-def load_model(directory=MODEL_DIR):
-    """Read and check a model directory; raises ModelError."""
+def load_model(directory=MODEL_DIR, deferred=False):
+    """Read and check a model directory; raises ModelError. With
+    ``deferred``, XGBoost reads the model at its first prediction, and a
+    model it cannot read fails that scan (and every later one) instead."""
     meta_path = os.path.join(directory, META_FILE)
     model_path = os.path.join(directory, MODEL_FILE)
     try:
@@ -77,7 +83,7 @@ def load_model(directory=MODEL_DIR):
     if hashlib.sha256(model).hexdigest() != meta.get("model_sha256"):
         raise ModelError(f"{model_path} does not match the digest in {META_FILE}")
     try:
-        classifier = _native.Classifier(model)
+        classifier = _native.Classifier(model, deferred=deferred)
     except _native.ScanError as exc:
         raise ModelError(f"cannot load {model_path}: {exc}") from exc
     return BundledModel(classifier, meta)
@@ -94,6 +100,6 @@ def bundled_model():
     if model is None:
         with _lock:
             if _bundled is None:
-                _bundled = load_model()
+                _bundled = load_model(deferred=True)
             model = _bundled
     return model

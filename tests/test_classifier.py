@@ -8,6 +8,8 @@ import os
 import collections
 import pickle
 import shutil
+import subprocess
+import sys
 import threading
 from array import array
 
@@ -194,6 +196,117 @@ def test_predictions_from_many_threads_equal_sequential_ones():
     for t in threads:
         t.join()
     assert not errors and len(results) == 4
+
+
+# ---- reading the model when a score is first needed -----------------------
+
+def _bundled_bytes():
+    with open(os.path.join(MODEL_DIR, MODEL_FILE), "rb") as fh:
+        return fh.read()
+
+
+def test_a_deferred_model_is_read_at_its_first_prediction_and_scores_alike():
+    x, _ = synthetic(50, seed=5)
+    eager = _native.Classifier(_bundled_bytes())
+    deferred = _native.Classifier(_bundled_bytes(), deferred=True)
+    assert eager.loaded and not deferred.loaded
+    assert deferred.n_features == N_FEATURES
+    assert deferred.score_rows(x) == eager.score_rows(x)
+    assert deferred.loaded
+    lazy = _native.Classifier(_bundled_bytes(), deferred=True)
+    assert lazy.contributions(x[0]) == eager.contributions(x[0])
+
+
+def test_a_deferred_model_is_not_read_for_what_needs_no_score():
+    deferred = _native.Classifier(_bundled_bytes(), deferred=True)
+    for data in (PURE_DATA, PURE_DATA * 3, BROKEN, b"", b"not a pickle at all"):
+        for report in ("full", "verdict"):
+            raw = _native.scan(data, classifier=deferred, report=report)
+            assert raw["score"] is None
+    assert not deferred.loaded
+    raw = _native.scan(BENIGN, classifier=deferred)
+    assert raw["score"] is not None and deferred.loaded
+
+
+@pytest.mark.parametrize("model", [b"not a model at all", b'{"learner": nonsense'])
+def test_a_deferred_model_that_cannot_be_read_fails_every_scan_that_needs_it(model):
+    broken = _native.Classifier(model, deferred=True)
+    # what needs no score is still judged
+    assert _native.scan(PURE_DATA, classifier=broken)["verdict"] == "benign"
+    for _ in range(2):  # never retried, never a pass
+        for report in ("full", "verdict"):
+            raw = _native.scan(BENIGN, classifier=broken, report=report)
+            assert raw["verdict"] == "error" and raw["score"] is None
+            assert any("cannot read the model" in r for r in raw["reasons"])
+            raw = _native.scan(UNSAFE, classifier=broken, report=report)
+            assert raw["verdict"] == "unsafe"  # the rules still say why
+            assert any("cannot read the model" in r for r in raw["reasons"])
+        with pytest.raises(_native.ScanError, match="cannot read the model"):
+            broken.score_rows(np.zeros(N_FEATURES, dtype=np.float32))
+    assert not broken.loaded
+
+
+def test_the_guard_refuses_what_needs_a_model_it_cannot_read(monkeypatch):
+    from safepickle import classifier
+
+    meta = bundled_model().meta
+    broken = classifier.BundledModel(_native.Classifier(b"junk", deferred=True), meta)
+    monkeypatch.setattr(classifier, "_bundled", broken)
+    assert safepickle.loads(pickle.dumps({"a": [1, 2]})) == {"a": [1, 2]}
+    with pytest.raises(safepickle.UnscannableError, match="cannot read the model"):
+        safepickle.loads(BENIGN)
+    with pytest.raises(safepickle.UnsafePickleError):
+        safepickle.loads(UNSAFE)
+
+
+def test_a_deferred_model_for_another_feature_count_fails_at_first_use():
+    x, y = synthetic(100)
+    model, _ = _native.train(x, y, params=PARAMS, rounds=2)
+    text = json.loads(model)
+    text["learner"]["learner_model_param"]["num_feature"] = str(N_FEATURES + 1)
+    wrong = _native.Classifier(json.dumps(text).encode(), deferred=True)
+    raw = _native.scan(BENIGN, classifier=wrong)
+    assert raw["verdict"] == "error"
+    assert any("the model reads %d features" % (N_FEATURES + 1) in r for r in raw["reasons"])
+
+
+def test_threads_that_first_use_a_deferred_model_together_all_get_its_scores():
+    x, _ = synthetic(40, seed=9)
+    want = _native.Classifier(_bundled_bytes()).score_rows(x)
+    for _ in range(5):
+        shared = _native.Classifier(_bundled_bytes(), deferred=True)
+        barrier = threading.Barrier(4)
+        got, errors = [], []
+
+        def work():
+            try:
+                barrier.wait()
+                got.append(shared.score_rows(x))
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors and got == [want] * 4
+
+
+def test_a_process_that_scans_only_plain_data_never_reads_the_model():
+    code = (
+        "import pickle, safepickle\n"
+        "from safepickle.classifier import bundled_model\n"
+        "assert safepickle.scan(pickle.dumps({'a': [1.5, 'x']})).verdict == 'benign'\n"
+        "assert safepickle.loads(pickle.dumps([1, 2, 3])) == [1, 2, 3]\n"
+        "print(bundled_model().classifier.loaded)\n"
+        "assert safepickle.scan(pickle.dumps(__import__('collections').OrderedDict(a=1))).score is not None\n"
+        "print(bundled_model().classifier.loaded)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=os.path.dirname(HERE), timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]
 
 
 # ---- the layered verdict ---------------------------------------------------

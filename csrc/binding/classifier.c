@@ -21,30 +21,39 @@ static PyObject *model_error(PyTypeObject *type, const sp_error *err, sp_status 
     return NULL;
 }
 
-PyDoc_STRVAR(Classifier_doc, "Classifier(model)\n\
+PyDoc_STRVAR(Classifier_doc, "Classifier(model, *, deferred=False)\n\
 \n\
 An XGBoost model over the scanner's feature vector, loaded from the bytes of\n\
 a model that safepickle._native.train wrote (JSON). Immutable; one instance\n\
 may serve any number of threads. Raises ScanError when the model cannot be\n\
-read or expects another number of features.");
+read or expects another number of features. With deferred=True the model is\n\
+read at the first prediction instead, and that error comes from the scan or\n\
+the prediction that needed the model (and from every later one).");
 
 static PyObject *Classifier_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"model", NULL};
+    static char *kwlist[] = {"model", "deferred", NULL};
     PyObject *model_obj;
+    int deferred = 0;
     Py_buffer model;
     sp_classifier *core = NULL;
     sp_error err = {0};
     sp_status status;
     ClassifierObject *self;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:Classifier", kwlist, &model_obj))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$p:Classifier", kwlist, &model_obj,
+                                     &deferred))
         return NULL;
     if (PyObject_GetBuffer(model_obj, &model, PyBUF_SIMPLE) < 0)
         return NULL;
-    Py_BEGIN_ALLOW_THREADS status =
-        sp_classifier_load(model.buf, (size_t)model.len, sp_feature_count(), &core, &err);
-    Py_END_ALLOW_THREADS PyBuffer_Release(&model);
+    if (deferred) {
+        status = sp_classifier_defer(model.buf, (size_t)model.len, sp_feature_count(), &core, &err);
+    } else {
+        Py_BEGIN_ALLOW_THREADS status =
+            sp_classifier_load(model.buf, (size_t)model.len, sp_feature_count(), &core, &err);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&model);
     if (status != SP_OK)
         return model_error(type, &err, status);
     self = (ClassifierObject *)type->tp_alloc(type, 0);
@@ -162,14 +171,21 @@ static PyObject *Classifier_get_n_features(ClassifierObject *self, void *closure
     return PyLong_FromSize_t(sp_classifier_n_features(self->core));
 }
 
+static PyObject *Classifier_get_loaded(ClassifierObject *self, void *closure)
+{
+    return PyBool_FromLong(sp_classifier_is_loaded(self->core));
+}
+
 static PyMethodDef Classifier_methods[] = {
     {"score_rows", (PyCFunction)Classifier_score_rows, METH_O, Classifier_score_rows_doc},
     {"contributions", (PyCFunction)Classifier_contributions, METH_O, Classifier_contributions_doc},
     {NULL, NULL, 0, NULL}};
 
-static PyGetSetDef Classifier_getset[] = {{"n_features", (getter)Classifier_get_n_features, NULL,
-                                           "Length of the vectors it reads.", NULL},
-                                          {NULL, NULL, NULL, NULL, NULL}};
+static PyGetSetDef Classifier_getset[] = {
+    {"n_features", (getter)Classifier_get_n_features, NULL, "Length of the vectors it reads.",
+     NULL},
+    {"loaded", (getter)Classifier_get_loaded, NULL, "Whether the model has been read yet.", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
 
 static PyType_Slot Classifier_slots[] = {
     {Py_tp_new, Classifier_new},         {Py_tp_dealloc, Classifier_dealloc},

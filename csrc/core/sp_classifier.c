@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,11 +14,23 @@
 struct sp_classifier {
     BoosterHandle booster;
     size_t n_features;
+    /* A deferred classifier keeps the model's bytes until its first
+     * prediction: a process that only meets plain data never pays for
+     * parsing the model. `state` is read without the lock once it has left
+     * PENDING; `failure` then says why the model could not be read. */
+    unsigned char *pending;
+    size_t pending_len;
+    _Atomic int state;
+    pthread_mutex_t load_lock;
+    sp_status failure;
+    char failure_message[SP_ERROR_MAX];
     /* Prediction from a DMatrix goes through the booster's prediction
      * cache, which threads must not share; inplace prediction needs no lock. */
     pthread_mutex_t matrix_lock;
-    int lock_ok;
+    int locks_ok;
 };
+
+enum { MODEL_PENDING, MODEL_READY, MODEL_FAILED };
 
 /* ---- library-wide state ------------------------------------------------ */
 
@@ -79,12 +92,34 @@ static sp_status model_error(sp_error *err, const char *what)
 
 /* ---- loading ----------------------------------------------------------- */
 
-sp_status sp_classifier_load(const void *model, size_t len, size_t n_features, sp_classifier **out,
-                             sp_error *err)
+/* Parse the model into c->booster and check that it reads our vectors. */
+static sp_status read_model(sp_classifier *c, const void *model, size_t len, sp_error *err)
 {
-    sp_classifier *c = NULL;
     bst_ulong model_features = 0;
-    sp_status status;
+
+    if (XGBoosterCreate(NULL, 0, &c->booster) != 0)
+        return model_error(err, "cannot create a booster");
+    if (XGBoosterLoadModelFromBuffer(c->booster, model, (bst_ulong)len) != 0)
+        return model_error(err, "cannot read the model");
+    /* One row at a time: a thread pool would cost more than it saves, and
+     * scans already run in parallel in the caller's threads. */
+    if (XGBoosterSetParam(c->booster, "nthread", "1") != 0)
+        return model_error(err, "cannot set nthread");
+    if (XGBoosterGetNumFeature(c->booster, &model_features) != 0)
+        return model_error(err, "cannot read the feature count");
+    if ((size_t)model_features != c->n_features) {
+        sp_error_set(err, SP_ERR_MODEL,
+                     "classifier: the model reads %" PRIu64 " features, the scanner computes %zu",
+                     (uint64_t)model_features, c->n_features);
+        return SP_ERR_MODEL;
+    }
+    return SP_OK;
+}
+
+sp_status sp_classifier_defer(const void *model, size_t len, size_t n_features, sp_classifier **out,
+                              sp_error *err)
+{
+    sp_classifier *c;
 
     *out = NULL;
     if (model == NULL || len == 0 || n_features == 0) {
@@ -93,48 +128,95 @@ sp_status sp_classifier_load(const void *model, size_t len, size_t n_features, s
     }
     pthread_once(&library_once, library_init);
     c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        sp_error_set(err, SP_ERR_NOMEM, "classifier: out of memory");
-        return SP_ERR_NOMEM;
-    }
+    if (c == NULL)
+        goto nomem;
     c->n_features = n_features;
     if (pthread_mutex_init(&c->matrix_lock, NULL) != 0) {
         free(c);
-        sp_error_set(err, SP_ERR_NOMEM, "classifier: cannot create a lock");
-        return SP_ERR_NOMEM;
+        goto nolock;
     }
-    c->lock_ok = 1;
-    if (XGBoosterCreate(NULL, 0, &c->booster) != 0) {
-        status = model_error(err, "cannot create a booster");
-        goto error;
+    if (pthread_mutex_init(&c->load_lock, NULL) != 0) {
+        pthread_mutex_destroy(&c->matrix_lock);
+        free(c);
+        goto nolock;
     }
-    if (XGBoosterLoadModelFromBuffer(c->booster, model, (bst_ulong)len) != 0) {
-        status = model_error(err, "cannot read the model");
-        goto error;
+    c->locks_ok = 1;
+    c->pending = malloc(len);
+    if (c->pending == NULL) {
+        sp_classifier_free(c);
+        goto nomem;
     }
-    /* One row at a time: a thread pool would cost more than it saves, and
-     * scans already run in parallel in the caller's threads. */
-    if (XGBoosterSetParam(c->booster, "nthread", "1") != 0) {
-        status = model_error(err, "cannot set nthread");
-        goto error;
-    }
-    if (XGBoosterGetNumFeature(c->booster, &model_features) != 0) {
-        status = model_error(err, "cannot read the feature count");
-        goto error;
-    }
-    if ((size_t)model_features != n_features) {
-        sp_error_set(err, SP_ERR_MODEL,
-                     "classifier: the model reads %" PRIu64 " features, the scanner computes %zu",
-                     (uint64_t)model_features, n_features);
-        status = SP_ERR_MODEL;
-        goto error;
-    }
+    memcpy(c->pending, model, len);
+    c->pending_len = len;
+    atomic_init(&c->state, MODEL_PENDING);
     *out = c;
     return SP_OK;
 
-error:
-    sp_classifier_free(c);
-    return status;
+nomem:
+    sp_error_set(err, SP_ERR_NOMEM, "classifier: out of memory");
+    return SP_ERR_NOMEM;
+nolock:
+    sp_error_set(err, SP_ERR_NOMEM, "classifier: cannot create a lock");
+    return SP_ERR_NOMEM;
+}
+
+/* Read a deferred model on the first call; every call after that, from
+ * any thread, gets the same outcome without taking the lock. A model that
+ * cannot be read is never retried: each scan reports the same error. */
+static sp_status ensure_model(const sp_classifier *shared, sp_error *err)
+{
+    sp_classifier *c = (sp_classifier *)shared;
+    int state = atomic_load_explicit(&c->state, memory_order_acquire);
+
+    if (state == MODEL_PENDING) {
+        pthread_mutex_lock(&c->load_lock);
+        state = atomic_load_explicit(&c->state, memory_order_relaxed);
+        if (state == MODEL_PENDING) {
+            sp_error why = {0};
+            sp_status status = read_model(c, c->pending, c->pending_len, &why);
+
+            free(c->pending);
+            c->pending = NULL;
+            if (status != SP_OK) {
+                if (c->booster != NULL)
+                    XGBoosterFree(c->booster);
+                c->booster = NULL;
+                c->failure = status;
+                memcpy(c->failure_message, why.message, sizeof(c->failure_message));
+                state = MODEL_FAILED;
+            } else {
+                state = MODEL_READY;
+            }
+            atomic_store_explicit(&c->state, state, memory_order_release);
+        }
+        pthread_mutex_unlock(&c->load_lock);
+    }
+    if (state == MODEL_FAILED) {
+        sp_error_set(err, c->failure, "%s", c->failure_message);
+        return c->failure;
+    }
+    return SP_OK;
+}
+
+sp_status sp_classifier_load(const void *model, size_t len, size_t n_features, sp_classifier **out,
+                             sp_error *err)
+{
+    sp_classifier *c = NULL;
+    sp_status status = sp_classifier_defer(model, len, n_features, &c, err);
+
+    if (status == SP_OK)
+        status = ensure_model(c, err);
+    if (status != SP_OK) {
+        sp_classifier_free(c);
+        return status;
+    }
+    *out = c;
+    return SP_OK;
+}
+
+int sp_classifier_is_loaded(const sp_classifier *c)
+{
+    return atomic_load_explicit(&((sp_classifier *)c)->state, memory_order_acquire) == MODEL_READY;
 }
 
 void sp_classifier_free(sp_classifier *c)
@@ -143,8 +225,11 @@ void sp_classifier_free(sp_classifier *c)
         return;
     if (c->booster != NULL)
         XGBoosterFree(c->booster);
-    if (c->lock_ok)
+    free(c->pending);
+    if (c->locks_ok) {
         pthread_mutex_destroy(&c->matrix_lock);
+        pthread_mutex_destroy(&c->load_lock);
+    }
     free(c);
 }
 
@@ -190,6 +275,7 @@ sp_status sp_classifier_score(const sp_classifier *c, const float *x, double *sc
     bst_ulong dim = 0;
     const float *result = NULL;
     DMatrixHandle proxy;
+    sp_status loaded;
 
     *score = -1;
     if (!vector_is_finite(x, c->n_features)) {
@@ -198,6 +284,9 @@ sp_status sp_classifier_score(const sp_classifier *c, const float *x, double *sc
         sp_error_set(err, SP_ERR_MODEL, "classifier: the feature vector is not finite");
         return SP_ERR_MODEL;
     }
+    loaded = ensure_model(c, err);
+    if (loaded != SP_OK)
+        return loaded;
     if (!array_interface(values, sizeof(values), x, c->n_features)) {
         sp_error_set(err, SP_ERR_INTERNAL, "classifier: array interface does not fit");
         return SP_ERR_INTERNAL;
@@ -235,6 +324,9 @@ sp_status sp_classifier_contributions(const sp_classifier *c, const float *x, fl
         sp_error_set(err, SP_ERR_MODEL, "classifier: the feature vector is not finite");
         return SP_ERR_MODEL;
     }
+    status = ensure_model(c, err);
+    if (status != SP_OK)
+        return status;
     /* Contributions need a real matrix; they are asked for rarely (to
      * explain a verdict), so building one per call is fine. */
     if (XGDMatrixCreateFromMat(x, 1, (bst_ulong)c->n_features, NAN, &dm) != 0)

@@ -22,6 +22,15 @@ sp_status sp_classifier_load(const void *model, size_t len, size_t n_features, s
                              sp_error *err);
 void sp_classifier_free(sp_classifier *c);
 
+/* The same, but the model is only read at the first prediction (a copy of
+ * its bytes is kept until then). A model that cannot be read makes that
+ * prediction and every later one fail with the reason. */
+sp_status sp_classifier_defer(const void *model, size_t len, size_t n_features, sp_classifier **out,
+                              sp_error *err);
+
+/* Whether the model has been read (always true for sp_classifier_load). */
+int sp_classifier_is_loaded(const sp_classifier *c);
+
 size_t sp_classifier_n_features(const sp_classifier *c);
 
 /* Probability, 0..1, that x (n_features floats) comes from a malicious file. */
