@@ -161,13 +161,15 @@ def test_allow_from_the_environment_lets_the_named_global_through(tmp_path):
     assert results["allowed"]["outcome"] == "loaded" and canary.is_dir()
 
 
-def test_policy_without_patch_follows_the_environment(monkeypatch):
+@pytest.mark.parametrize("direct", [True, False], ids=["environ-dict", "environ-get"])
+def test_policy_without_patch_follows_the_environment(monkeypatch, direct):
     # the drop-ins read the policy on every call: a change of the
     # environment is seen at the next call, an unchanged one is not parsed
     # again, and a bad value is refused every time, never remembered
     from safepickle.guard import state
 
     monkeypatch.setattr(state, "_policy", None)
+    monkeypatch.setattr(state, "_env_values", state._env_reader(direct))
     monkeypatch.delenv("SAFEPICKLE_THRESHOLD", raising=False)
     monkeypatch.setenv("SAFEPICKLE_THRESHOLD", "0.3")
     first = state.current_policy()
