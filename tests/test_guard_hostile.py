@@ -172,3 +172,36 @@ def test_corpus_rce_files_are_blocked(tmp_path):
         assert result["unpickling_error"], result
         assert row["path"] in result["message"], result
         assert result["type"] == "UnsafePickleError", (fmt, result)
+
+
+def test_a_pickle_that_crashes_the_loader_is_refused_before_the_load(tmp_path):
+    # CPython hashes a dict key of nested tuples recursively, with no depth
+    # check: the plain load overflows the C stack. The scanner's depth cap
+    # refuses the file, so the guarded process survives with a clear error
+    # (and why the guard never starts a load before its verdict).
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "deep-key.pkl"
+    path.write_bytes(b"\x80\x02}" + b")" + b"\x85" * 1_000_000 + b"K\x01s.")
+    code = (
+        "import pickle, sys\n"
+        "if sys.argv[2] == 'guard':\n"
+        "    import safepickle; safepickle.patch()\n"
+        "try:\n"
+        "    with open(sys.argv[1], 'rb') as fh:\n"
+        "        pickle.load(fh)\n"
+        "except pickle.UnpicklingError as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    guarded = subprocess.run([sys.executable, "-c", code, str(path), "guard"], cwd=root,
+                             capture_output=True, text=True, timeout=120)
+    assert guarded.returncode == 0, guarded.stderr
+    assert guarded.stdout.startswith("UnsafePickleError")
+    assert "deep-key.pkl" in guarded.stdout and "nested deeper than" in guarded.stdout
+    plain = subprocess.run([sys.executable, "-c", code, str(path), "plain"], cwd=root,
+                           capture_output=True, text=True, timeout=120)
+    # killed by a signal: SIGSEGV, or SIGABRT where AddressSanitizer catches it
+    assert plain.returncode < 0, (plain.returncode, plain.stdout, plain.stderr[-500:])
