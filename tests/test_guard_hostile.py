@@ -4,6 +4,9 @@ never appears (an audit-hook tripwire stops the subprocess at the first
 find_class or dangerous event, so a guard failure goes no further)."""
 
 import csv
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -179,10 +182,6 @@ def test_a_pickle_that_crashes_the_loader_is_refused_before_the_load(tmp_path):
     # check: the plain load overflows the C stack. The scanner's depth cap
     # refuses the file, so the guarded process survives with a clear error
     # (and why the guard never starts a load before its verdict).
-    import os
-    import subprocess
-    import sys
-
     path = tmp_path / "deep-key.pkl"
     path.write_bytes(b"\x80\x02}" + b")" + b"\x85" * 1_000_000 + b"K\x01s.")
     code = (

@@ -22,12 +22,10 @@ struct sp_classifier {
     size_t pending_len;
     _Atomic int state;
     pthread_mutex_t load_lock;
-    sp_status failure;
-    char failure_message[SP_ERROR_MAX];
+    sp_error failure;
     /* Prediction from a DMatrix goes through the booster's prediction
      * cache, which threads must not share; inplace prediction needs no lock. */
     pthread_mutex_t matrix_lock;
-    int locks_ok;
 };
 
 enum { MODEL_PENDING, MODEL_READY, MODEL_FAILED };
@@ -92,32 +90,49 @@ static sp_status model_error(sp_error *err, const char *what)
 
 /* ---- loading ----------------------------------------------------------- */
 
-/* Parse the model into c->booster and check that it reads our vectors. */
+/* Parse the model into c->booster and check that it reads our vectors;
+ * on failure no booster is left behind. */
 static sp_status read_model(sp_classifier *c, const void *model, size_t len, sp_error *err)
 {
     bst_ulong model_features = 0;
+    sp_status status;
 
-    if (XGBoosterCreate(NULL, 0, &c->booster) != 0)
+    if (XGBoosterCreate(NULL, 0, &c->booster) != 0) {
+        c->booster = NULL;
         return model_error(err, "cannot create a booster");
-    if (XGBoosterLoadModelFromBuffer(c->booster, model, (bst_ulong)len) != 0)
-        return model_error(err, "cannot read the model");
+    }
+    if (XGBoosterLoadModelFromBuffer(c->booster, model, (bst_ulong)len) != 0) {
+        status = model_error(err, "cannot read the model");
+        goto error;
+    }
     /* One row at a time: a thread pool would cost more than it saves, and
      * scans already run in parallel in the caller's threads. */
-    if (XGBoosterSetParam(c->booster, "nthread", "1") != 0)
-        return model_error(err, "cannot set nthread");
-    if (XGBoosterGetNumFeature(c->booster, &model_features) != 0)
-        return model_error(err, "cannot read the feature count");
+    if (XGBoosterSetParam(c->booster, "nthread", "1") != 0) {
+        status = model_error(err, "cannot set nthread");
+        goto error;
+    }
+    if (XGBoosterGetNumFeature(c->booster, &model_features) != 0) {
+        status = model_error(err, "cannot read the feature count");
+        goto error;
+    }
     if ((size_t)model_features != c->n_features) {
         sp_error_set(err, SP_ERR_MODEL,
                      "classifier: the model reads %" PRIu64 " features, the scanner computes %zu",
                      (uint64_t)model_features, c->n_features);
-        return SP_ERR_MODEL;
+        status = SP_ERR_MODEL;
+        goto error;
     }
     return SP_OK;
+
+error:
+    XGBoosterFree(c->booster);
+    c->booster = NULL;
+    return status;
 }
 
-sp_status sp_classifier_defer(const void *model, size_t len, size_t n_features, sp_classifier **out,
-                              sp_error *err)
+/* A classifier with its locks and no model yet. */
+static sp_status classifier_new(const void *model, size_t len, size_t n_features,
+                                sp_classifier **out, sp_error *err)
 {
     sp_classifier *c;
 
@@ -128,36 +143,63 @@ sp_status sp_classifier_defer(const void *model, size_t len, size_t n_features, 
     }
     pthread_once(&library_once, library_init);
     c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        goto nomem;
+    if (c == NULL) {
+        sp_error_set(err, SP_ERR_NOMEM, "classifier: out of memory");
+        return SP_ERR_NOMEM;
+    }
     c->n_features = n_features;
     if (pthread_mutex_init(&c->matrix_lock, NULL) != 0) {
         free(c);
-        goto nolock;
+        sp_error_set(err, SP_ERR_NOMEM, "classifier: cannot create a lock");
+        return SP_ERR_NOMEM;
     }
     if (pthread_mutex_init(&c->load_lock, NULL) != 0) {
         pthread_mutex_destroy(&c->matrix_lock);
         free(c);
-        goto nolock;
+        sp_error_set(err, SP_ERR_NOMEM, "classifier: cannot create a lock");
+        return SP_ERR_NOMEM;
     }
-    c->locks_ok = 1;
-    c->pending = malloc(len);
-    if (c->pending == NULL) {
-        sp_classifier_free(c);
-        goto nomem;
-    }
-    memcpy(c->pending, model, len);
-    c->pending_len = len;
     atomic_init(&c->state, MODEL_PENDING);
     *out = c;
     return SP_OK;
+}
 
-nomem:
-    sp_error_set(err, SP_ERR_NOMEM, "classifier: out of memory");
-    return SP_ERR_NOMEM;
-nolock:
-    sp_error_set(err, SP_ERR_NOMEM, "classifier: cannot create a lock");
-    return SP_ERR_NOMEM;
+sp_status sp_classifier_load(const void *model, size_t len, size_t n_features, sp_classifier **out,
+                             sp_error *err)
+{
+    sp_classifier *c;
+    sp_status status = classifier_new(model, len, n_features, &c, err);
+
+    if (status != SP_OK)
+        return status;
+    status = read_model(c, model, len, err);
+    if (status != SP_OK) {
+        sp_classifier_free(c);
+        return status;
+    }
+    atomic_init(&c->state, MODEL_READY);
+    *out = c;
+    return SP_OK;
+}
+
+sp_status sp_classifier_defer(const void *model, size_t len, size_t n_features, sp_classifier **out,
+                              sp_error *err)
+{
+    sp_classifier *c;
+    sp_status status = classifier_new(model, len, n_features, &c, err);
+
+    if (status != SP_OK)
+        return status;
+    c->pending = malloc(len);
+    if (c->pending == NULL) {
+        sp_classifier_free(c);
+        sp_error_set(err, SP_ERR_NOMEM, "classifier: out of memory");
+        return SP_ERR_NOMEM;
+    }
+    memcpy(c->pending, model, len);
+    c->pending_len = len;
+    *out = c;
+    return SP_OK;
 }
 
 /* Read a deferred model on the first call; every call after that, from
@@ -172,45 +214,19 @@ static sp_status ensure_model(const sp_classifier *shared, sp_error *err)
         pthread_mutex_lock(&c->load_lock);
         state = atomic_load_explicit(&c->state, memory_order_relaxed);
         if (state == MODEL_PENDING) {
-            sp_error why = {0};
-            sp_status status = read_model(c, c->pending, c->pending_len, &why);
-
+            state = read_model(c, c->pending, c->pending_len, &c->failure) == SP_OK ? MODEL_READY
+                                                                                    : MODEL_FAILED;
             free(c->pending);
             c->pending = NULL;
-            if (status != SP_OK) {
-                if (c->booster != NULL)
-                    XGBoosterFree(c->booster);
-                c->booster = NULL;
-                c->failure = status;
-                memcpy(c->failure_message, why.message, sizeof(c->failure_message));
-                state = MODEL_FAILED;
-            } else {
-                state = MODEL_READY;
-            }
             atomic_store_explicit(&c->state, state, memory_order_release);
         }
         pthread_mutex_unlock(&c->load_lock);
     }
     if (state == MODEL_FAILED) {
-        sp_error_set(err, c->failure, "%s", c->failure_message);
-        return c->failure;
+        if (err != NULL)
+            *err = c->failure;
+        return c->failure.status;
     }
-    return SP_OK;
-}
-
-sp_status sp_classifier_load(const void *model, size_t len, size_t n_features, sp_classifier **out,
-                             sp_error *err)
-{
-    sp_classifier *c = NULL;
-    sp_status status = sp_classifier_defer(model, len, n_features, &c, err);
-
-    if (status == SP_OK)
-        status = ensure_model(c, err);
-    if (status != SP_OK) {
-        sp_classifier_free(c);
-        return status;
-    }
-    *out = c;
     return SP_OK;
 }
 
@@ -226,10 +242,9 @@ void sp_classifier_free(sp_classifier *c)
     if (c->booster != NULL)
         XGBoosterFree(c->booster);
     free(c->pending);
-    if (c->locks_ok) {
-        pthread_mutex_destroy(&c->matrix_lock);
-        pthread_mutex_destroy(&c->load_lock);
-    }
+    /* every classifier that exists has both locks (classifier_new) */
+    pthread_mutex_destroy(&c->matrix_lock);
+    pthread_mutex_destroy(&c->load_lock);
     free(c);
 }
 

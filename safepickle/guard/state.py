@@ -25,17 +25,12 @@ def _env_reader(direct=True):
     """A function giving the values of ENV_NAMES. os.environ.get raises and
     catches a KeyError for each unset name (about 0.6 us apiece, more than
     a small scan); os.environ keeps its contents in a dict, read directly
-    where it exists."""
-    data = getattr(os.environ, "_data", None) if direct else None
-    encode = getattr(os.environ, "encodekey", None)
-    if isinstance(data, dict) and encode is not None:
-        try:
-            keys = tuple(encode(name) for name in ENV_NAMES)
-        except Exception:  # noqa: BLE001 - any surprise: the public way
-            keys = None
-        if keys is not None:
-            get = data.get
-            return lambda: tuple([get(key) for key in keys])
+    where it has one."""
+    data = getattr(os.environ, "_data", None)
+    if direct and isinstance(data, dict) and hasattr(os.environ, "encodekey"):
+        keys = tuple(os.environ.encodekey(name) for name in ENV_NAMES)
+        get = data.get
+        return lambda: tuple([get(key) for key in keys])
     return lambda: tuple(os.environ.get(name) for name in ENV_NAMES)
 
 
