@@ -835,9 +835,7 @@ void sp_file_verdict(const sp_file *f, sp_verdict *out)
     int unsafe = 0, error = 0;
     char prefix[SP_RECORD_NAME_MAX + 16];
 
-    memset(out, 0, sizeof(*out));
-    out->score = -1;
-    out->scored_record = -1;
+    sp_verdict_clear(out);
     for (uint32_t i = 0; i < f->n_records; i++) {
         const sp_record *r = &f->records[i];
         sp_verdict v;

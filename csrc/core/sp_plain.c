@@ -72,18 +72,34 @@ typedef struct plain {
     uint64_t memo_len;
     uint32_t *depths; /* of mutable containers */
     uint32_t n_depths, depths_cap;
+    /* where each array starts: FIRST_CAP entries outside the struct,
+     * which is zeroed whole */
+    uint32_t *first_stack, *first_marks, *first_memo, *first_depths;
 } plain;
 
-static int grow(plain *w, uint32_t **arr, uint32_t *cap, uint64_t need)
+/* An array's first FIRST_CAP entries live in the walk's frame: a small
+ * pickle then allocates nothing. Charged against max_alloc as if
+ * allocated, so that the walk gives up where it always did. */
+#define FIRST_CAP 64
+
+static int grow(plain *w, uint32_t **arr, uint32_t *cap, uint64_t need, uint32_t *first)
 {
-    uint64_t ncap = *cap ? *cap : 64;
+    uint64_t ncap = *cap ? *cap : FIRST_CAP;
     uint32_t *fresh;
 
     while (ncap < need)
         ncap *= 2;
     if (ncap > UINT32_MAX || w->bytes + (ncap - *cap) * 4 > w->lim->max_alloc)
         return -1;
-    fresh = realloc(*arr, (size_t)ncap * 4);
+    if (ncap <= FIRST_CAP && (*arr == NULL || *arr == first)) {
+        fresh = first;
+    } else if (*arr == first) {
+        fresh = malloc((size_t)ncap * 4);
+        if (fresh != NULL)
+            memcpy(fresh, first, (size_t)*cap * 4);
+    } else {
+        fresh = realloc(*arr, (size_t)ncap * 4);
+    }
     if (fresh == NULL)
         return -1;
     memset(fresh + *cap, 0, (size_t)(ncap - *cap) * 4);
@@ -123,7 +139,8 @@ static inline uint32_t depth_of(const plain *w, uint32_t e)
 HOT int push(plain *w, uint32_t e)
 {
     if (w->sp >= w->stack_cap) {
-        if (w->sp >= w->lim->max_stack || grow(w, &w->stack, &w->stack_cap, w->sp + 1) < 0)
+        if (w->sp >= w->lim->max_stack ||
+            grow(w, &w->stack, &w->stack_cap, w->sp + 1, w->first_stack) < 0)
             return -1;
         if (w->stack_cap > w->lim->max_stack)
             w->stack_cap = w->lim->max_stack;
@@ -143,7 +160,7 @@ HOT int make(plain *w, uint32_t kind, uint32_t depth, uint32_t *out)
     }
     if (w->n_depths >= PK_PAYLOAD_MAX - 1 ||
         (w->n_depths >= w->depths_cap &&
-         grow(w, &w->depths, &w->depths_cap, (uint64_t)w->n_depths + 1) < 0))
+         grow(w, &w->depths, &w->depths_cap, (uint64_t)w->n_depths + 1, w->first_depths) < 0))
         return -1;
     w->depths[w->n_depths] = depth;
     *out = kind | (w->n_depths++ << PK_SHIFT);
@@ -312,7 +329,7 @@ HOT int memo_put(plain *w, uint64_t key)
     if (w->sp <= w->fence || w->memo_len >= w->lim->max_memo || key >= SP_MEMO_LOADER_MAX ||
         key > w->memo_len + SP_MEMO_SPARSE_GAP)
         return -1;
-    if (key >= w->memo_cap && grow(w, &w->memo, &w->memo_cap, key + 1) < 0)
+    if (key >= w->memo_cap && grow(w, &w->memo, &w->memo_cap, key + 1, w->first_memo) < 0)
         return -1;
     if (w->memo[key] != 0)
         return -1; /* overwritten: an anomaly */
@@ -513,7 +530,7 @@ HOT int step(plain *w, uint8_t op)
     case SP_OP_MARK:
         if (w->n_marks >= w->lim->max_marks ||
             (w->n_marks >= w->marks_cap &&
-             grow(w, &w->marks, &w->marks_cap, (uint64_t)w->n_marks + 1) < 0))
+             grow(w, &w->marks, &w->marks_cap, (uint64_t)w->n_marks + 1, w->first_marks) < 0))
             return -1;
         w->marks[w->n_marks++] = w->sp;
         w->fence = w->sp;
@@ -551,20 +568,32 @@ HOT int step(plain *w, uint8_t op)
     }
 }
 
+/* A heap array, never one that starts in the frame. */
+static void release(uint32_t *arr, const uint32_t *first)
+{
+    if (arr != first)
+        free(arr);
+}
+
 int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_stream *st)
 {
     sp_result *root = res->root ? res->root : res;
-    uint64_t by_byte[256];
+    uint64_t *counts = st->opcode_counts; /* zero: the stream is fresh */
     uint64_t n_ops = 0;
+    uint32_t first_stack[FIRST_CAP], first_marks[FIRST_CAP], first_memo[FIRST_CAP],
+        first_depths[FIRST_CAP];
     int accepted = 0;
     plain w;
 
     memset(&w, 0, sizeof(w));
-    memset(by_byte, 0, sizeof(by_byte));
     w.buf = res->input;
     w.len = res->input_len;
     w.start = w.pos = offset;
     w.lim = lim;
+    w.first_stack = first_stack;
+    w.first_marks = first_marks;
+    w.first_memo = first_memo;
+    w.first_depths = first_depths;
 
     for (;;) {
         uint8_t op;
@@ -578,7 +607,7 @@ int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_strea
          * (PROTO itself never is, as for the machine) */
         if ((uint8_t)(need_plus_one[op] - 1) > (w.proto > 1 ? w.proto : 1) && op != SP_OP_PROTO)
             break;
-        by_byte[op]++;
+        counts[sp_opcode_byte_table[op] - 1]++;
         n_ops++;
         if (op == SP_OP_STOP) {
             /* the result alone left on the stack, no MARK open, the frame
@@ -589,12 +618,15 @@ int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_strea
         if (step(&w, op) < 0)
             break;
     }
-    free(w.stack);
-    free(w.marks);
-    free(w.memo);
-    free(w.depths);
-    if (!accepted)
+    release(w.stack, first_stack);
+    release(w.marks, first_marks);
+    release(w.memo, first_memo);
+    release(w.depths, first_depths);
+    if (!accepted) {
+        /* the machine counts from zero */
+        memset(counts, 0, sizeof(st->opcode_counts));
         return 0;
+    }
 
     root->ops_used += n_ops;
     root->plain_streams++;
@@ -604,10 +636,7 @@ int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_strea
     st->proto = st->max_proto = w.proto;
     st->plain = 1;
     st->n_ops = n_ops;
-    st->n_frames = (uint32_t)by_byte[SP_OP_FRAME];
-    for (int b = 0; b < 256; b++)
-        if (by_byte[b])
-            st->opcode_counts[sp_opcode_byte_table[b] - 1] = by_byte[b];
+    st->n_frames = (uint32_t)counts[sp_opcode_byte_table[SP_OP_FRAME] - 1];
     memset(&st->result, 0, sizeof(st->result)); /* not kept: None */
     return 1;
 }

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,10 +39,14 @@ typedef struct finding {
     char text[SP_REASON_MAX];
 } finding;
 
+/* The findings grow with the first ones raised: most files raise none, and
+ * room for all of them up front (94 KB) cost a small pickle more than the
+ * rest of its verdict. */
 typedef struct collector {
-    finding items[MAX_FINDINGS];
-    uint32_t n;
+    finding *items;
+    uint32_t n, cap;
     uint64_t total; /* findings raised, kept or not */
+    int lost;       /* a finding could not be kept: out of memory */
 } collector;
 
 /* Where a finding comes from: a chain of nested pickles, spelled in front
@@ -83,6 +88,16 @@ static void add(collector *c, const context *ctx, int severity, const char *key,
             return;
     if (c->n == MAX_FINDINGS)
         return;
+    if (c->n == c->cap) {
+        uint32_t cap = c->cap ? c->cap * 2 : 8;
+        finding *grown = realloc(c->items, (size_t)cap * sizeof *grown);
+        if (grown == NULL) {
+            c->lost = 1;
+            return;
+        }
+        c->items = grown;
+        c->cap = cap;
+    }
     finding *f = &c->items[c->n];
     f->severity = severity;
     f->order = c->n;
@@ -564,37 +579,37 @@ static int by_severity(const void *x, const void *y)
     return (a->order > b->order) - (a->order < b->order);
 }
 
-void sp_verdict_decide(const sp_result *result, sp_verdict *out)
+void sp_verdict_clear(sp_verdict *out)
 {
-    memset(out, 0, sizeof *out);
+    memset(out, 0, offsetof(sp_verdict, reasons));
     out->score = -1;
     out->scored_record = -1;
+}
+
+void sp_verdict_decide(const sp_result *result, sp_verdict *out)
+{
+    sp_verdict_clear(out);
     if (!result) {
         out->kind = SP_VERDICT_ERROR;
         out->n_reasons = 1;
         snprintf(out->reasons[0], SP_REASON_MAX, "no scan result");
         return;
     }
-    /* items are written before they are read: zeroing 256 findings would
-     * cost more than judging a small pickle */
-    collector *col = malloc(sizeof *col);
-    if (!col) {
-        out->kind = SP_VERDICT_ERROR;
-        out->n_reasons = 1;
-        snprintf(out->reasons[0], SP_REASON_MAX, "out of memory while deciding");
-        return;
-    }
-    col->n = 0;
-    col->total = 0;
+    collector col_store = {0}, *col = &col_store;
     context top = {""};
     judge_result(col, &top, result);
 
     if (col->total > 0) {
         out->kind = SP_VERDICT_UNSAFE;
-        qsort(col->items, col->n, sizeof col->items[0], by_severity);
+        if (col->n)
+            qsort(col->items, col->n, sizeof col->items[0], by_severity);
         uint32_t n = col->n < SP_MAX_REASONS ? col->n : SP_MAX_REASONS;
         for (uint32_t i = 0; i < n; i++)
             memcpy(out->reasons[i], col->items[i].text, SP_REASON_MAX);
+        /* unsafe all the same: a reason that could not be kept is said */
+        if (col->lost && n < SP_MAX_REASONS)
+            snprintf(out->reasons[n++], SP_REASON_MAX,
+                     "out of memory while describing the findings");
         out->n_reasons = (int)n;
     } else if (result->n_streams == 0) {
         out->kind = SP_VERDICT_ERROR;
@@ -612,7 +627,7 @@ void sp_verdict_decide(const sp_result *result, sp_verdict *out)
     } else {
         out->kind = SP_VERDICT_BENIGN;
     }
-    free(col);
+    free(col->items);
 }
 
 const char *sp_verdict_name(sp_verdict_kind kind)

@@ -41,6 +41,11 @@ typedef struct sp_verdict {
     char reasons[SP_MAX_REASONS][SP_REASON_MAX];
 } sp_verdict;
 
+/* An empty verdict: benign, no score, no reasons. Only the fields before
+ * the reasons are zeroed; a reason is written before n_reasons counts it,
+ * and zeroing all 32 took longer than judging a small pickle. */
+void sp_verdict_clear(sp_verdict *out);
+
 void sp_verdict_decide(const sp_result *result, sp_verdict *out);
 const char *sp_verdict_name(sp_verdict_kind kind); /* "benign" ... */
 
