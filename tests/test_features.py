@@ -28,7 +28,7 @@ FLOATS = pickle.dumps({"w%d" % i: i * 0.5 for i in range(20)})
 
 
 def test_layout():
-    assert _native.FEATURE_VERSION == 1
+    assert _native.FEATURE_VERSION == 2
     descriptions = _native.feature_descriptions()
     assert len(NAMES) == len(descriptions) == len(set(NAMES))
     assert all(re.fullmatch(r"[a-z][A-Za-z0-9_]*", n) for n in NAMES)
@@ -83,6 +83,64 @@ def test_introspection_and_chains():
     assert f["strings_danger_log"] > 0
     assert f["introspection_danger_calls_log"] > 0
     assert f["call_chains_log"] > 0 and f["call_chain_max"] > 0
+
+
+def _zoned():
+    import datetime
+    import zoneinfo
+
+    return datetime.datetime(2024, 3, 1, 12, tzinfo=zoneinfo.ZoneInfo("Europe/Paris"))
+
+
+@pytest.mark.parametrize("protocol", range(6))
+def test_a_plain_lookup_reads_like_the_dotted_global_it_names(protocol):
+    # getattr(zoneinfo.ZoneInfo, "_unpickle")(...): how a tz-aware datetime
+    # pickles. No introspection, no chain, no call on a result.
+    f = features(pickle.dumps(_zoned(), protocol=protocol))
+    assert f["n_calls_log"] > 0 and f["n_globals_log"] > 0
+    for name in ("cap_globals_introspection", "cap_calls_introspection", "globals_dangerous_log",
+                 "call_chains_log", "call_chain_max", "anomaly_CALL_ON_RESULT"):
+        assert f[name] == 0, name
+
+
+def test_a_lookup_on_a_global_counts_with_the_capabilities_of_its_target():
+    # getattr(subprocess.Popen, "wait")(...) calls subprocess.Popen.wait
+    f = features(b"cbuiltins\ngetattr\n(csubprocess\nPopen\nS'wait'\ntR(S'x'\ntR.")
+    assert f["cap_calls_process"] > 0 and f["cap_calls_introspection"] == 0
+    # the same call through a harmless class: nothing to count
+    f = features(b"cbuiltins\ngetattr\n(ccollections\nOrderedDict\nS'fromkeys'\ntR(S'x'\ntR.")
+    assert f["cap_calls_process"] == 0 and f["globals_dangerous_log"] == 0
+
+
+@pytest.mark.parametrize("data", [
+    # a name an attack reaches for
+    b"cbuiltins\ngetattr\n(ccollections\nOrderedDict\nS'system'\ntR(S'id'\ntR.",
+    # a name a call computed
+    b"cbuiltins\ngetattr\n(ccollections\nOrderedDict\ncbuiltins\nstr\n(S'x'\ntRtR(tR.",
+    # a target a call built
+    b"cbuiltins\ngetattr\n(ccollections\nOrderedDict\n(tRS'keys'\ntR(tR.",
+])
+def test_lookups_that_are_not_plain_stay_introspection(data):
+    f = features(data)
+    assert f["cap_calls_introspection"] > 0 and f["globals_dangerous_log"] > 0
+    assert f["call_chains_log"] > 0 and f["anomaly_CALL_ON_RESULT"] > 0
+
+
+def test_getattr_used_otherwise_too_stays_a_dangerous_global():
+    # one getattr, memoized: a plain lookup and a lookup of "system"
+    data = (b"cbuiltins\ngetattr\np0\n(ccollections\nOrderedDict\nS'fromkeys'\ntR(S'a'\ntR"
+            b"0g0\n(ccollections\nOrderedDict\nS'system'\ntR(S'id'\ntR.")
+    f = features(data)
+    assert f["globals_dangerous_log"] > 0 and f["cap_globals_introspection"] > 0
+
+
+def test_a_resolver_that_imports_is_no_lookup():
+    # pkgutil.resolve_name imports the module it names: its plain string
+    # argument does not make it an attribute lookup
+    data = b"\x80\x04" + sbu("pkgutil") + sbu("resolve_name") + b"\x93" + sbu("os:system") + b"\x85R."
+    f = features(data)
+    assert f["cap_globals_import"] > 0 and f["cap_calls_import"] > 0
+    assert f["globals_dangerous_log"] > 0
 
 
 def test_nested_and_trailing():

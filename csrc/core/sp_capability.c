@@ -24,8 +24,6 @@
 #define MAX_HEAD 8
 #define MAX_RUN_LEN 4
 
-#define DANGEROUS_BITS 0x01ffu
-
 /* Lengths of the table's strings, measured once: a lookup compares a name
  * with a dozen entries, and measuring each entry at every comparison was
  * most of its cost. */
@@ -227,7 +225,7 @@ static uint32_t dotted_bits(const char *module, size_t mlen, const char *name, s
         buf[mlen] = '.';
         memcpy(buf + mlen + 1, name, head);
         if (lookup(buf, mlen + 1 + head, name + starts[k], nlen - starts[k], &b))
-            bits |= b & DANGEROUS_BITS;
+            bits |= b & SP_CAP_DANGEROUS;
     }
     for (size_t i = 0; i + 1 < nc; i++) {
         if (!known_top(name + starts[i], lens[i]))
@@ -235,7 +233,7 @@ static uint32_t dotted_bits(const char *module, size_t mlen, const char *name, s
         for (size_t k = i + 1; k < nc && k - i <= MAX_RUN_LEN; k++) {
             size_t mod_len = starts[k] - 1 - starts[i];
             if (lookup(name + starts[i], mod_len, name + starts[k], nlen - starts[k], &b))
-                bits |= b & DANGEROUS_BITS;
+                bits |= b & SP_CAP_DANGEROUS;
         }
     }
     for (size_t j = 0; j < nc; j++) {
@@ -256,7 +254,7 @@ uint32_t sp_capability_of(const char *module, size_t module_len, const char *nam
     lookup(module, module_len, name, name_len, &direct);
     if (!memchr(name, '.', name_len))
         return direct;
-    uint32_t danger = (direct | dotted_bits(module, module_len, name, name_len)) & DANGEROUS_BITS;
+    uint32_t danger = (direct | dotted_bits(module, module_len, name, name_len)) & SP_CAP_DANGEROUS;
     return danger ? danger : direct;
 }
 

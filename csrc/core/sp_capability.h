@@ -22,6 +22,7 @@
     0x1000                 /* known data constructor (numpy, torch                                 \
                               rebuild, collections, sklearn ...) */
 #define SP_CAP_N_CLASSES 9 /* the first nine bits are "dangerous" */
+#define SP_CAP_DANGEROUS 0x01ffu
 
 /* Capability bits of module.name, both UTF-8 of given lengths. Dotted names
  * are judged by every component: "os.system" inside "pathlib" is PROCESS. */

@@ -7,7 +7,7 @@
 #include "sp_capability.h"
 #include "sp_semantic.h"
 
-const int SP_FEATURE_VERSION = 1;
+const int SP_FEATURE_VERSION = 2;
 
 /* Scalar features between the per-opcode and per-anomaly blocks. */
 #define SP_FEATURES_STRUCT(X)                                                                      \
@@ -261,11 +261,60 @@ static void add_hash(acc *a, uint64_t h)
     a->hashes[a->n_hashes++] = h;
 }
 
-static void add_globals(acc *a, const sp_stream *st, const uint32_t *caps)
+/* Plain lookups (sp_semantic.h) read like the dotted globals they name, as
+ * the verdict reads them: getattr(zoneinfo.ZoneInfo, "_unpickle")(...) is
+ * how a tz-aware datetime pickles. The lookup is no introspection call, the
+ * call on its result no chain, and a lookup global used for nothing else no
+ * dangerous global. Per stream: */
+typedef struct lookups {
+    uint8_t *call; /* per call: 1 when it is a plain lookup */
+    uint8_t *only; /* per global: 1 when every call of it is a plain lookup */
+} lookups;
+
+static uint32_t global_bits(const sp_stream *st, const uint32_t *caps, uint32_t i)
+{
+    return caps ? caps[i] : sp_global_caps(&st->globals[i]);
+}
+
+/* Without memory both stay NULL and nothing is read as a lookup: the
+ * features are then those of layout v1, never less suspicious. */
+static void find_lookups(const sp_stream *st, const uint32_t *caps, lookups *lk)
+{
+    lk->call = NULL;
+    lk->only = NULL;
+    if (st->n_calls == 0 || st->n_globals == 0)
+        return;
+    lk->call = calloc(st->n_calls, 1);
+    lk->only = calloc(st->n_globals, 1);
+    if (lk->call == NULL || lk->only == NULL) {
+        free(lk->call);
+        free(lk->only);
+        lk->call = lk->only = NULL;
+        return;
+    }
+    /* only[g]: 0 never called, 1 only in lookups, 2 called otherwise too */
+    for (uint32_t i = 0; i < st->n_calls; i++) {
+        const sp_call *c = &st->calls[i];
+        if (sp_slot_global(st, &c->callee) == NULL)
+            continue;
+        uint32_t g = c->callee.ref;
+        if (sp_is_plain_lookup(c, global_bits(st, caps, g))) {
+            lk->call[i] = 1;
+            if (lk->only[g] == 0)
+                lk->only[g] = 1;
+        } else {
+            lk->only[g] = 2;
+        }
+    }
+    for (uint32_t g = 0; g < st->n_globals; g++)
+        lk->only[g] = lk->only[g] == 1;
+}
+
+static void add_globals(acc *a, const sp_stream *st, const uint32_t *caps, const lookups *lk)
 {
     for (uint32_t i = 0; i < st->n_globals; i++) {
         const sp_global *g = &st->globals[i];
-        uint32_t bits = caps ? caps[i] : sp_global_caps(g);
+        uint32_t bits = lk->only && lk->only[i] ? 0 : global_bits(st, caps, i);
         a->n_globals++;
         if (!(g->flags & SP_GF_COMPUTED))
             add_hash(a, name_hash(g));
@@ -276,7 +325,7 @@ static void add_globals(acc *a, const sp_stream *st, const uint32_t *caps)
             a->unknown++;
         if (bits & SP_CAP_SAFE_DATA)
             a->safe++;
-        if (bits & 0x1ffu)
+        if (bits & SP_CAP_DANGEROUS)
             a->dangerous++;
         for (int c = 0; c < SP_CAP_N_CLASSES; c++)
             if (bits & cap_bits[c])
@@ -290,7 +339,7 @@ static void add_globals(acc *a, const sp_stream *st, const uint32_t *caps)
     }
 }
 
-static void add_calls(acc *a, const sp_stream *st, const uint32_t *caps)
+static void add_calls(acc *a, const sp_stream *st, const uint32_t *caps, const lookups *lk)
 {
     uint32_t *chain = st->n_calls ? calloc(st->n_calls, sizeof *chain) : NULL;
     for (uint32_t i = 0; i < st->n_calls; i++) {
@@ -304,14 +353,21 @@ static void add_calls(acc *a, const sp_stream *st, const uint32_t *caps)
         a->speculative += !!(c->flags & SP_CF_SPECULATIVE);
 
         uint32_t bits = 0;
-        const sp_global *g = sp_slot_global(st, &c->callee);
-        if (g)
-            bits = caps ? caps[c->callee.ref] : sp_global_caps(g);
+        int through_lookup = sp_call_invokes(c) && c->callee.kind == SP_V_RESULT &&
+                             c->callee.ref < i && lk->call && lk->call[c->callee.ref];
+        if (sp_slot_global(st, &c->callee) && !(lk->call && lk->call[i]))
+            bits = global_bits(st, caps, c->callee.ref);
+        else if (through_lookup)
+            bits = sp_lookup_target_caps(st, &st->calls[c->callee.ref]);
         for (int k = 0; k < SP_CAP_N_CLASSES; k++)
             if (bits & cap_bits[k])
                 a->cap_calls[k]++;
 
-        if (sp_call_invokes(c) && c->callee.kind == SP_V_RESULT && c->callee.ref < i) {
+        if (through_lookup) {
+            /* the machine reported it as CALL_ON_RESULT */
+            if (a->anomalies[SP_AN_CALL_ON_RESULT] > 0)
+                a->anomalies[SP_AN_CALL_ON_RESULT]--;
+        } else if (sp_call_invokes(c) && c->callee.kind == SP_V_RESULT && c->callee.ref < i) {
             a->chains++;
             uint32_t len = 1;
             if (chain)
@@ -369,8 +425,12 @@ static void add_result(acc *a, const sp_result *r, int top)
         if ((double)st->max_string_len > a->max_string)
             a->max_string = (double)st->max_string_len;
 
-        add_globals(a, st, st->caps);
-        add_calls(a, st, st->caps);
+        lookups lk;
+        find_lookups(st, st->caps, &lk);
+        add_globals(a, st, st->caps, &lk);
+        add_calls(a, st, st->caps, &lk);
+        free(lk.call);
+        free(lk.only);
 
         for (uint32_t n = 0; n < st->n_nested; n++) {
             if (!st->nested[n].result)

@@ -7,8 +7,6 @@
 
 #include "sp_capability.h"
 
-#define DANGEROUS_BITS 0x01ffu
-
 static uint32_t names_caps(const sp_name *module, const sp_name *name)
 {
     if (!module->ptr || !name->ptr)
@@ -31,8 +29,8 @@ uint32_t sp_global_caps(const sp_global *g)
     if (g->raw_module.ptr && g->raw_name.ptr &&
         (!same_name(&g->module, &g->raw_module) || !same_name(&g->name, &g->raw_name)))
         bits |= names_caps(&g->raw_module, &g->raw_name);
-    if (bits & DANGEROUS_BITS)
-        bits &= DANGEROUS_BITS;
+    if (bits & SP_CAP_DANGEROUS)
+        bits &= SP_CAP_DANGEROUS;
     return bits;
 }
 
@@ -492,4 +490,65 @@ static void walk(const sp_slot *v, sp_string_fn fn, void *ctx, uint64_t *budget,
 void sp_walk_strings(const sp_slot *v, sp_string_fn fn, void *ctx, uint64_t *budget)
 {
     walk(v, fn, ctx, budget, 0);
+}
+
+int sp_plain_lookup_args(const sp_call *inner)
+{
+    const sp_slot *a = &inner->args;
+    int names = 0;
+
+    if (inner->kwargs.kind != SP_V_NONE || a->kind != SP_V_TUPLE || a->u.obj == NULL ||
+        (a->u.obj->flags & SP_OF_TRUNCATED))
+        return 0;
+    for (uint32_t i = 0; i < a->u.obj->n_kept; i++) {
+        const sp_slot *it = &a->u.obj->items[i];
+
+        switch (it->kind) {
+        case SP_V_STR:
+            if (sp_string_names_danger(it->u.p, it->len))
+                return 0;
+            names++;
+            break;
+        case SP_V_NONE:
+        case SP_V_BOOL:
+        case SP_V_INT:
+        case SP_V_FLOAT:
+        case SP_V_GLOBAL:
+            break;
+        default:
+            return 0;
+        }
+    }
+    return names > 0;
+}
+
+int sp_is_plain_lookup(const sp_call *c, uint32_t callee_bits)
+{
+    return sp_call_invokes(c) && (callee_bits & SP_CAP_DANGEROUS) == SP_CAP_INTROSPECTION &&
+           sp_plain_lookup_args(c);
+}
+
+uint32_t sp_lookup_target_caps(const sp_stream *st, const sp_call *lookup)
+{
+    const sp_slot *a = &lookup->args;
+    char dotted[SP_LOOKUP_NAME_MAX];
+
+    if (a->kind != SP_V_TUPLE || a->u.obj == NULL || a->u.obj->n_kept != 2 ||
+        (a->u.obj->flags & SP_OF_TRUNCATED))
+        return 0;
+    const sp_global *g = sp_slot_global(st, &a->u.obj->items[0]);
+    const sp_slot *attr = &a->u.obj->items[1];
+    if (g == NULL || attr->kind != SP_V_STR || attr->u.p == NULL ||
+        (uint64_t)g->name.len + 1 + attr->len + 1 > sizeof dotted)
+        return 0;
+    memcpy(dotted, g->name.ptr, g->name.len);
+    dotted[g->name.len] = '.';
+    memcpy(dotted + g->name.len + 1, attr->u.p, attr->len);
+    dotted[g->name.len + 1 + attr->len] = '\0';
+
+    sp_global target = *g;
+    target.name.ptr = dotted;
+    target.name.len = g->name.len + 1 + (uint32_t)attr->len;
+    target.raw_name = target.name;
+    return sp_global_caps(&target);
 }

@@ -51,4 +51,27 @@ int sp_string_names_danger(const uint8_t *s, uint64_t len);
 typedef void (*sp_string_fn)(const uint8_t *s, uint64_t len, void *ctx);
 void sp_walk_strings(const sp_slot *v, sp_string_fn fn, void *ctx, uint64_t *budget);
 
+/* A lookup (getattr, attrgetter, methodcaller) whose arguments are all
+ * constants or globals and name nothing an attack reaches for: calling what
+ * it returns calls an ordinary attribute of something the file named, which
+ * is how bound methods and classmethods pickle (zoneinfo.ZoneInfo._unpickle
+ * in every tz-aware pandas frame, methodcaller("lower") in a pipeline). It
+ * reads like a dotted global, judged by the globals it names. A name that is
+ * computed, or a target that a call built, stays a chain. 1 when the
+ * arguments of inner are such; the caller checks that its callee is a
+ * lookup (SP_CAP_INTROSPECTION). */
+int sp_plain_lookup_args(const sp_call *inner);
+
+/* A call that is such a lookup: it invokes a global whose only dangerous
+ * capability is SP_CAP_INTROSPECTION (getattr, attrgetter, methodcaller;
+ * not pkgutil.resolve_name, which imports), with plain arguments. */
+int sp_is_plain_lookup(const sp_call *c, uint32_t callee_bits);
+
+/* getattr(G, "attr") with G a global is the dotted global G.attr: its
+ * capability bits, or 0 for any other shape of lookup (attrgetter and
+ * methodcaller name no target) and for names longer than
+ * SP_LOOKUP_NAME_MAX. */
+#define SP_LOOKUP_NAME_MAX 512
+uint32_t sp_lookup_target_caps(const sp_stream *st, const sp_call *lookup);
+
 #endif

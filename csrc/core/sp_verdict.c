@@ -13,10 +13,9 @@
 /* The rule set is documented in docs/verdict.md; the R-numbers below are
  * the ones used there. */
 
-#define DANGEROUS_BITS 0x01ffu
 /* Every dangerous class but introspection decides on its own (R1);
  * introspection needs evidence of use (R4). */
-#define R1_BITS (DANGEROUS_BITS & ~(uint32_t)SP_CAP_INTROSPECTION)
+#define R1_BITS (SP_CAP_DANGEROUS & ~(uint32_t)SP_CAP_INTROSPECTION)
 
 /* Severity orders the reasons: most severe first. */
 enum {
@@ -228,7 +227,7 @@ static void rule_capabilities(collector *col, const context *ctx, const stream_v
             continue;
         char name[96], what[96], key[KEY_MAX], where[64] = "not called";
         show_global(name, sizeof name, g);
-        show_bits(what, sizeof what, caps_of(v, i) & DANGEROUS_BITS);
+        show_bits(what, sizeof what, caps_of(v, i) & SP_CAP_DANGEROUS);
         for (uint32_t k = 0; k < st->n_calls; k++) {
             const sp_call *c = &st->calls[k];
             if (c->callee.kind == SP_V_GLOBAL && c->callee.ref == i) {
@@ -368,43 +367,6 @@ static void rule_introspection_args(collector *col, const context *ctx, const st
         "%s called with '%s' at offset %" PRIu64 ": reaches for code", name, arg, c->offset);
 }
 
-/* A lookup (getattr, attrgetter, methodcaller) whose arguments are all
- * constants or globals and name nothing an attack reaches for: calling what
- * it returns calls an ordinary attribute of something the file named, which
- * is how bound methods and classmethods pickle (zoneinfo.ZoneInfo._unpickle
- * in every tz-aware pandas frame, methodcaller("lower") in a pipeline). It
- * reads like a dotted global, judged by the globals it names. A name that is
- * computed, or a target that a call built, stays a chain. */
-static int plain_lookup(const sp_call *inner)
-{
-    const sp_slot *a = &inner->args;
-    int names = 0;
-
-    if (inner->kwargs.kind != SP_V_NONE || a->kind != SP_V_TUPLE || a->u.obj == NULL ||
-        (a->u.obj->flags & SP_OF_TRUNCATED))
-        return 0;
-    for (uint32_t i = 0; i < a->u.obj->n_kept; i++) {
-        const sp_slot *it = &a->u.obj->items[i];
-
-        switch (it->kind) {
-        case SP_V_STR:
-            if (sp_string_names_danger(it->u.p, it->len))
-                return 0;
-            names++;
-            break;
-        case SP_V_NONE:
-        case SP_V_BOOL:
-        case SP_V_INT:
-        case SP_V_FLOAT:
-        case SP_V_GLOBAL:
-            break;
-        default:
-            return 0;
-        }
-    }
-    return names > 0;
-}
-
 /* torch's legacy reader answers a persistent id ("module", cls, file,
  * source) with cls itself: the global named in the id. */
 static int persid_returns_global(const sp_stream *st, const sp_call *inner, uint32_t *gi)
@@ -436,7 +398,7 @@ static void rule_chain(collector *col, const context *ctx, const stream_view *v,
     const sp_global *ig = effective_callee(st, inner, &gi);
     uint32_t ibits = ig ? caps_of(v, gi) : 0;
     char name[96], key[KEY_MAX];
-    if (ig && (ibits & SP_CAP_INTROSPECTION) && plain_lookup(inner))
+    if (ig && sp_is_plain_lookup(inner, ibits))
         return;
     if (ig && (ibits & SP_CAP_INTROSPECTION)) {
         show_global(name, sizeof name, ig);

@@ -4,7 +4,7 @@ code objects are a separate policy question)."""
 
 from .spec import BenignSample, sub_seed
 
-KINDS = ("config", "history", "vocab", "nested", "stdlib_values",
+KINDS = ("config", "history", "vocab", "nested", "stdlib_values", "stdlib_value",
          "collections", "numbers", "text_bytes", "records", "namespace")
 
 
@@ -19,6 +19,7 @@ def _data(kind, n, seed):
         import pathlib
         import random
         import uuid
+        import zoneinfo
         r = random.Random(seed)
         if kind == "config":
             return {"model": r.choice(["resnet18", "bert-base", "mlp"]),
@@ -43,10 +44,21 @@ def _data(kind, n, seed):
             return [datetime.datetime(2020 + n % 5, 1 + n % 12, 3, 4, 5, 6),
                     datetime.date(2021, 6, 1 + n % 28), datetime.timedelta(seconds=n),
                     datetime.datetime(2022, 3, 4, tzinfo=datetime.timezone.utc),
+                    datetime.datetime(2023, 5, 6, 7, tzinfo=zoneinfo.ZoneInfo(
+                        r.choice(["Europe/Paris", "America/New_York", "Asia/Tokyo", "UTC"]))),
                     decimal.Decimal("%d.%02d" % (n, n % 100)), fractions.Fraction(n + 1, 7),
                     uuid.UUID(int=seed * 7919 % 2**128), pathlib.PurePosixPath("/data/run%d" % n),
                     ipaddress.ip_address("10.0.%d.%d" % (n % 256, seed % 256)),
                     complex(n, -1), range(n), slice(1, n, 2)]
+        if kind == "stdlib_value":
+            # one value pickled alone: a timestamp or a zone is a whole file
+            zone = zoneinfo.ZoneInfo(r.choice(["Europe/Paris", "America/New_York", "UTC"]))
+            return r.choice([
+                datetime.datetime(2024, 1 + n % 12, 2, 3, tzinfo=zone), zone,
+                datetime.datetime(2024, 1 + n % 12, 2, tzinfo=datetime.timezone.utc),
+                datetime.date(2020, 1 + n % 12, 5), datetime.timedelta(hours=n),
+                decimal.Decimal("%d.5" % n), fractions.Fraction(n, 3), uuid.UUID(int=n),
+                pathlib.PurePosixPath("/data/%d" % n), collections.OrderedDict(a=n)])
         if kind == "collections":
             counter = collections.Counter(r.choice("abcdef") for _ in range(n * 4))
             return {"ordered": collections.OrderedDict((str(i), i * i) for i in range(n)),
