@@ -103,6 +103,20 @@ def test_a_plain_lookup_reads_like_the_dotted_global_it_names(protocol):
         assert f[name] == 0, name
 
 
+def test_plain_lookups_among_many_calls():
+    import datetime
+    import zoneinfo
+
+    # more calls than the scan keeps flags for without allocating
+    zones = [zoneinfo.ZoneInfo(z) for z in ("Europe/Paris", "Asia/Tokyo", "UTC")]
+    values = [datetime.datetime(2024, 1, 1, i % 24, tzinfo=zones[i % 3]) for i in range(400)]
+    f = features(pickle.dumps(values, protocol=4))
+    assert f["n_calls_log"] > 6
+    for name in ("cap_calls_introspection", "globals_dangerous_log", "call_chains_log",
+                 "anomaly_CALL_ON_RESULT"):
+        assert f[name] == 0, name
+
+
 def test_a_lookup_on_a_global_counts_with_the_capabilities_of_its_target():
     # getattr(subprocess.Popen, "wait")(...) calls subprocess.Popen.wait
     f = features(b"cbuiltins\ngetattr\n(csubprocess\nPopen\nS'wait'\ntR(S'x'\ntR.")

@@ -266,10 +266,31 @@ static void add_hash(acc *a, uint64_t h)
  * how a tz-aware datetime pickles. The lookup is no introspection call, the
  * call on its result no chain, and a lookup global used for nothing else no
  * dangerous global. Per stream: */
+#define LOOKUP_SMALL 256
 typedef struct lookups {
     uint8_t *call; /* per call: 1 when it is a plain lookup */
     uint8_t *only; /* per global: 1 when every call of it is a plain lookup */
+    /* a stream of few calls and globals needs no allocation */
+    uint8_t small_call[LOOKUP_SMALL], small_only[LOOKUP_SMALL];
 } lookups;
+
+static uint8_t *flags_for(uint32_t n, uint8_t *small)
+{
+    if (n <= LOOKUP_SMALL) {
+        memset(small, 0, n);
+        return small;
+    }
+    return calloc(n, 1);
+}
+
+static void lookups_free(lookups *lk)
+{
+    if (lk->call != lk->small_call)
+        free(lk->call);
+    if (lk->only != lk->small_only)
+        free(lk->only);
+    lk->call = lk->only = NULL;
+}
 
 static uint32_t global_bits(const sp_stream *st, const uint32_t *caps, uint32_t i)
 {
@@ -284,12 +305,10 @@ static void find_lookups(const sp_stream *st, const uint32_t *caps, lookups *lk)
     lk->only = NULL;
     if (st->n_calls == 0 || st->n_globals == 0)
         return;
-    lk->call = calloc(st->n_calls, 1);
-    lk->only = calloc(st->n_globals, 1);
+    lk->call = flags_for(st->n_calls, lk->small_call);
+    lk->only = flags_for(st->n_globals, lk->small_only);
     if (lk->call == NULL || lk->only == NULL) {
-        free(lk->call);
-        free(lk->only);
-        lk->call = lk->only = NULL;
+        lookups_free(lk);
         return;
     }
     /* only[g]: 0 never called, 1 only in lookups, 2 called otherwise too */
@@ -429,8 +448,7 @@ static void add_result(acc *a, const sp_result *r, int top)
         find_lookups(st, st->caps, &lk);
         add_globals(a, st, st->caps, &lk);
         add_calls(a, st, st->caps, &lk);
-        free(lk.call);
-        free(lk.only);
+        lookups_free(&lk);
 
         for (uint32_t n = 0; n < st->n_nested; n++) {
             if (!st->nested[n].result)
