@@ -11,6 +11,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON="${PYTHON:-python3}"
 
 # Build: C libraries the core links. Fuzzing and format check: clang tools.
+# Tests and training: the time zone database zoneinfo reads (tz-aware
+# datetimes are everyday pickles, in the benign corpus and the tests).
 APT_PACKAGES=(
     pkg-config
     libxgboost-dev
@@ -23,6 +25,7 @@ APT_PACKAGES=(
     clang
     libclang-rt-14-dev
     clang-format
+    tzdata
 )
 
 say() { printf '[install] %s\n' "$*"; }
