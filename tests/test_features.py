@@ -8,6 +8,8 @@ import pytest
 
 from safepickle import _native
 
+from .lookups import NOT_PLAIN
+
 DOC = Path(__file__).resolve().parent.parent / "docs" / "features.md"
 NAMES = _native.feature_names()
 
@@ -126,14 +128,7 @@ def test_a_lookup_on_a_global_counts_with_the_capabilities_of_its_target():
     assert f["cap_calls_process"] == 0 and f["globals_dangerous_log"] == 0
 
 
-@pytest.mark.parametrize("data", [
-    # a name an attack reaches for
-    b"cbuiltins\ngetattr\n(ccollections\nOrderedDict\nS'system'\ntR(S'id'\ntR.",
-    # a name a call computed
-    b"cbuiltins\ngetattr\n(ccollections\nOrderedDict\ncbuiltins\nstr\n(S'x'\ntRtR(tR.",
-    # a target a call built
-    b"cbuiltins\ngetattr\n(ccollections\nOrderedDict\n(tRS'keys'\ntR(tR.",
-])
+@pytest.mark.parametrize("data", NOT_PLAIN)
 def test_lookups_that_are_not_plain_stay_introspection(data):
     f = features(data)
     assert f["cap_calls_introspection"] > 0 and f["globals_dangerous_log"] > 0

@@ -12,6 +12,8 @@ import pytest
 import safepickle
 from safepickle import _native
 
+from .lookups import NOT_PLAIN
+
 
 def scan(data, **kwargs):
     return _native.scan(data, **kwargs)
@@ -243,14 +245,7 @@ def test_methodcaller_with_an_ordinary_name_is_benign():
     assert rep["verdict"] == "benign", rep["reasons"]
 
 
-@pytest.mark.parametrize("data", [
-    # getattr(collections.OrderedDict, "system")("id"): a danger name
-    b"cbuiltins\ngetattr\n(ccollections\nOrderedDict\nS'system'\ntR(S'id'\ntR.",
-    # methodcaller("touch")(PosixPath("/tmp/x")): pathlib's writer
-    b"c_operator\nmethodcaller\n(S'touch'\ntR(cpathlib\nPosixPath\n(S'/tmp/x'\ntRtR.",
-    # getattr(OrderedDict, <a name a call computed>)(): the name is hidden
-    b"cbuiltins\ngetattr\n(ccollections\nOrderedDict\ncbuiltins\nstr\n(S'x'\ntRtR(tR.",
-])
+@pytest.mark.parametrize("data", NOT_PLAIN)
 def test_lookups_that_reach_for_code_stay_unsafe(data):
     rep = scan(data)
     assert rep["verdict"] == "unsafe", rep["reasons"]
