@@ -292,14 +292,9 @@ static void lookups_free(lookups *lk)
     lk->call = lk->only = NULL;
 }
 
-static uint32_t global_bits(const sp_stream *st, const uint32_t *caps, uint32_t i)
-{
-    return caps ? caps[i] : sp_global_caps(&st->globals[i]);
-}
-
 /* Without memory both stay NULL and nothing is read as a lookup: the
  * features are then those of layout v1, never less suspicious. */
-static void find_lookups(const sp_stream *st, const uint32_t *caps, lookups *lk)
+static void find_lookups(const sp_stream *st, lookups *lk)
 {
     lk->call = NULL;
     lk->only = NULL;
@@ -317,7 +312,7 @@ static void find_lookups(const sp_stream *st, const uint32_t *caps, lookups *lk)
         if (sp_slot_global(st, &c->callee) == NULL)
             continue;
         uint32_t g = c->callee.ref;
-        if (sp_is_plain_lookup(c, global_bits(st, caps, g))) {
+        if (sp_is_plain_lookup(c, sp_stream_global_caps(st, g))) {
             lk->call[i] = 1;
             if (lk->only[g] == 0)
                 lk->only[g] = 1;
@@ -329,11 +324,11 @@ static void find_lookups(const sp_stream *st, const uint32_t *caps, lookups *lk)
         lk->only[g] = lk->only[g] == 1;
 }
 
-static void add_globals(acc *a, const sp_stream *st, const uint32_t *caps, const lookups *lk)
+static void add_globals(acc *a, const sp_stream *st, const lookups *lk)
 {
     for (uint32_t i = 0; i < st->n_globals; i++) {
         const sp_global *g = &st->globals[i];
-        uint32_t bits = lk->only && lk->only[i] ? 0 : global_bits(st, caps, i);
+        uint32_t bits = lk->only && lk->only[i] ? 0 : sp_stream_global_caps(st, i);
         a->n_globals++;
         if (!(g->flags & SP_GF_COMPUTED))
             add_hash(a, name_hash(g));
@@ -358,7 +353,7 @@ static void add_globals(acc *a, const sp_stream *st, const uint32_t *caps, const
     }
 }
 
-static void add_calls(acc *a, const sp_stream *st, const uint32_t *caps, const lookups *lk)
+static void add_calls(acc *a, const sp_stream *st, const lookups *lk)
 {
     uint32_t *chain = st->n_calls ? calloc(st->n_calls, sizeof *chain) : NULL;
     for (uint32_t i = 0; i < st->n_calls; i++) {
@@ -375,7 +370,7 @@ static void add_calls(acc *a, const sp_stream *st, const uint32_t *caps, const l
         int through_lookup = sp_call_invokes(c) && c->callee.kind == SP_V_RESULT &&
                              c->callee.ref < i && lk->call && lk->call[c->callee.ref];
         if (sp_slot_global(st, &c->callee) && !(lk->call && lk->call[i]))
-            bits = global_bits(st, caps, c->callee.ref);
+            bits = sp_stream_global_caps(st, c->callee.ref);
         else if (through_lookup)
             bits = sp_lookup_target_caps(st, &st->calls[c->callee.ref]);
         for (int k = 0; k < SP_CAP_N_CLASSES; k++)
@@ -445,9 +440,9 @@ static void add_result(acc *a, const sp_result *r, int top)
             a->max_string = (double)st->max_string_len;
 
         lookups lk;
-        find_lookups(st, st->caps, &lk);
-        add_globals(a, st, st->caps, &lk);
-        add_calls(a, st, st->caps, &lk);
+        find_lookups(st, &lk);
+        add_globals(a, st, &lk);
+        add_calls(a, st, &lk);
         lookups_free(&lk);
 
         for (uint32_t n = 0; n < st->n_nested; n++) {

@@ -95,6 +95,11 @@ void sp_stream_set_caps(sp_arena *arena, sp_stream *st)
     st->caps = caps;
 }
 
+uint32_t sp_stream_global_caps(const sp_stream *st, uint32_t i)
+{
+    return st->caps ? st->caps[i] : sp_global_caps(&st->globals[i]);
+}
+
 const sp_global *sp_slot_global(const sp_stream *st, const sp_slot *s)
 {
     if (s->kind != SP_V_GLOBAL || s->ref >= st->n_globals)

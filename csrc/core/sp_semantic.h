@@ -22,6 +22,9 @@ uint32_t sp_global_caps(const sp_global *g);
  * sp_global_caps). */
 void sp_stream_set_caps(sp_arena *arena, sp_stream *st);
 
+/* Capability bits of the stream's global i: st->caps when it was set. */
+uint32_t sp_stream_global_caps(const sp_stream *st, uint32_t i);
+
 /* The global a callee slot names, or NULL when it is not a global. */
 const sp_global *sp_slot_global(const sp_stream *st, const sp_slot *s);
 

@@ -173,15 +173,9 @@ static int starts_with(const sp_name *n, const char *prefix)
 
 typedef struct stream_view {
     const sp_stream *st;
-    const uint32_t *caps;  /* may be NULL */
     uint8_t *nested_dirty; /* per nested entry: its trace raised a finding */
     int all_dirty;         /* the flags could not be allocated: assume so */
 } stream_view;
-
-static uint32_t caps_of(const stream_view *v, uint32_t i)
-{
-    return v->caps ? v->caps[i] : sp_global_caps(&v->st->globals[i]);
-}
 
 /* A loader (pickle.loads, torch.storage._load_from_bytes) whose every call
  * got constant bytes that were scanned as a nested pickle with a clean
@@ -222,12 +216,12 @@ static void rule_capabilities(collector *col, const context *ctx, const stream_v
     const sp_stream *st = v->st;
     for (uint32_t i = 0; i < st->n_globals; i++) {
         const sp_global *g = &st->globals[i];
-        uint32_t bits = caps_of(v, i) & R1_BITS;
+        uint32_t bits = sp_stream_global_caps(v->st, i) & R1_BITS;
         if (!bits)
             continue;
         char name[96], what[96], key[KEY_MAX], where[64] = "not called";
         show_global(name, sizeof name, g);
-        show_bits(what, sizeof what, caps_of(v, i) & SP_CAP_DANGEROUS);
+        show_bits(what, sizeof what, sp_stream_global_caps(v->st, i) & SP_CAP_DANGEROUS);
         for (uint32_t k = 0; k < st->n_calls; k++) {
             const sp_call *c = &st->calls[k];
             if (c->callee.kind == SP_V_GLOBAL && c->callee.ref == i) {
@@ -240,7 +234,7 @@ static void rule_capabilities(collector *col, const context *ctx, const stream_v
         const char *policy = "";
         if (starts_with(&g->module, "dill") || starts_with(&g->module, "cloudpickle"))
             policy = "; rebuilds functions from code objects, allowed only by policy";
-        else if (loads_with_clean_payload(v, i, caps_of(v, i)))
+        else if (loads_with_clean_payload(v, i, sp_stream_global_caps(v->st, i)))
             policy = "; its nested pickle was scanned and is clean, but the load is "
                      "unrestricted";
         add(col, ctx, sev, key, "%s: %s (global at offset %" PRIu64 ", %s%s)%s", name, what,
@@ -351,7 +345,7 @@ static void rule_introspection_args(collector *col, const context *ctx, const st
                                     const sp_call *c)
 {
     const sp_global *g = sp_slot_global(v->st, &c->callee);
-    if (!g || !(caps_of(v, c->callee.ref) & SP_CAP_INTROSPECTION))
+    if (!g || !(sp_stream_global_caps(v->st, c->callee.ref) & SP_CAP_INTROSPECTION))
         return;
     danger_arg d = {NULL, 0};
     uint64_t budget = 1u << 16;
@@ -396,7 +390,7 @@ static void rule_chain(collector *col, const context *ctx, const stream_view *v,
     if (persid_returns_global(st, inner, &gi))
         return;
     const sp_global *ig = effective_callee(st, inner, &gi);
-    uint32_t ibits = ig ? caps_of(v, gi) : 0;
+    uint32_t ibits = ig ? sp_stream_global_caps(v->st, gi) : 0;
     char name[96], key[KEY_MAX];
     if (ig && sp_is_plain_lookup(inner, ibits))
         return;
@@ -499,7 +493,7 @@ static void judge_result(collector *col, const context *ctx, const sp_result *r)
 
 static void judge_stream(collector *col, const context *ctx, const sp_stream *st)
 {
-    stream_view v = {st, st->caps, NULL, 0};
+    stream_view v = {st, NULL, 0};
     if (st->n_nested) {
         v.nested_dirty = calloc(st->n_nested, 1);
         v.all_dirty = v.nested_dirty == NULL;
