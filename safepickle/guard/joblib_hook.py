@@ -14,7 +14,7 @@ from ..errors import UnscannableError
 from . import state
 from .check import check_snapshot, scanned_file, scanned_path, sync_position
 from .joblib_stream import decompressed
-from .reader import ScannedReader
+from .reader import BufferedScannedReader, ScannedReader, buffered
 from .wrapping import bound_arguments, original_of, wraps_loader
 
 MODULE = "joblib"
@@ -113,21 +113,23 @@ def _load_checked(original, numpy_pickle, reader, bound, call):
         reader.seek(0)
         reader.release_as_read()
         check_snapshot(reader.snapshot)
-        with state.inside_guarded_load():
-            return call(reader)
+        with state.inside_guarded_load(), buffered(reader) as source:
+            return call(source)
     with ScannedReader(stream) as inner:
         check_snapshot(stream)
         native = bound.arguments.get("ensure_native_byte_order", "auto")
         if native == "auto":
             native = True
-        with state.inside_guarded_load():
-            return numpy_pickle._unpickle(inner, ensure_native_byte_order=native)
+        with state.inside_guarded_load(), buffered(inner) as source:
+            return numpy_pickle._unpickle(source, ensure_native_byte_order=native)
 
 
 def guarded_numpy_unpickler_init(original_init):
     @functools.wraps(original_init)
     def __init__(self, filename, file_handle, *args, **kwargs):
-        if not state.passes_through() and not isinstance(file_handle, ScannedReader):
+        if not state.passes_through() and not isinstance(
+            file_handle, (ScannedReader, BufferedScannedReader)
+        ):
             file_handle, _ = scanned_file(file_handle)
         original_init(self, filename, file_handle, *args, **kwargs)
 

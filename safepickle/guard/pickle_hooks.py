@@ -8,7 +8,7 @@ import pickle
 
 from . import callers, state
 from .check import scanned_bytes, scanned_file, sync_position
-from .reader import ScannedReader
+from .reader import BufferedScannedReader, ScannedReader, buffered
 
 # The real functions, taken before anything here is patched.
 C_LOAD = _pickle.load
@@ -22,7 +22,7 @@ PY_UNPICKLER_LOAD = pickle._Unpickler.load
 
 
 def _unchecked(file):
-    return state.passes_through() or isinstance(file, ScannedReader)
+    return state.passes_through() or isinstance(file, (ScannedReader, BufferedScannedReader))
 
 
 def guarded_load(original):
@@ -38,7 +38,8 @@ def guarded_load(original):
                 return original(file, **kwargs)
         reader, start = scanned_file(file, policy=policy)
         try:
-            return original(reader, **kwargs)
+            with buffered(reader) as source:
+                return original(source, **kwargs)
         finally:
             sync_position(file, start, reader)
             reader.close()
@@ -62,8 +63,8 @@ def guarded_loads(original, load_from_file=None):
                 return original(data, **kwargs)
         snapshot = scanned_bytes(data, policy=policy)
         if load_from_file is not None:
-            with ScannedReader(snapshot) as reader:
-                return load_from_file(reader, **kwargs)
+            with ScannedReader(snapshot) as reader, buffered(reader) as source:
+                return load_from_file(source, **kwargs)
         try:
             return original(snapshot.buffer if not snapshot.mapped else snapshot.view(), **kwargs)
         finally:
@@ -85,8 +86,10 @@ def _guard_input(unpickler, file):
         unpickler._safepickle_trusted = True
         return file
     reader, start = scanned_file(file, policy=policy)
-    unpickler._safepickle_source = (file, start, reader)
-    return reader
+    # buffered for good: the unpickler may load several pickles from it
+    source = BufferedScannedReader(reader)
+    unpickler._safepickle_source = (file, start, source)
+    return source
 
 
 def _load(unpickler, original_load):

@@ -12,8 +12,16 @@ never sees a byte that was not scanned.
 The reader has no fileno(): loaders that would read a descriptor directly
 (torch's legacy format) fall back to readinto(), which copies once from the
 snapshot into the loader's own buffer.
+
+Unpicklers read a pickle without frames (protocols 0 to 3) an opcode at a
+time. Python's C unpickler takes PREFETCH-sized peeks when the file has
+peek(); the pure-Python one (pickle._Unpickler, joblib's NumpyUnpickler)
+calls read() per opcode, which through this class's Python methods costs
+several times the unpickling itself. Those loaders get BufferedScannedReader,
+the same reader behind C buffering, as a plain load gets a buffered file.
 """
 
+import contextlib
 import io
 import mmap
 from bisect import bisect_right
@@ -23,6 +31,8 @@ from .snapshot import PAGE
 
 # Small reads (pickle frames) are given back a megabyte at a time.
 RELEASE_CHUNK = 1 << 20
+# io.DEFAULT_BUFFER_SIZE is 8 KB; the C unpickler peeks 128 KB at a time.
+UNPICKLER_BUFFER = 128 * 1024
 
 
 def _page_up(n):
@@ -112,6 +122,19 @@ class ScannedReader(io.RawIOBase):
     def readall(self):
         return self.read()
 
+    def peek(self, size=0):
+        """Up to ``size`` bytes from the position (at least one unless at
+        the end), without moving it. Python's C unpickler reads a pickle
+        without frames (protocols 0 to 3) in PREFETCH-sized peeks when the
+        file offers peek(), and one read() call per opcode when it does not."""
+        self._check_open()
+        start = self._pos
+        end = min(self._size, start + max(1, size))
+        if end <= start:
+            return b""
+        self._refuse_freed(start, end)
+        return self._view[start:end].tobytes()
+
     def readline(self, size=-1):
         self._check_open()
         start = self._pos
@@ -157,6 +180,14 @@ class ScannedReader(io.RawIOBase):
         end = min(self._size, start + max(0, size))
         if end <= start:
             return 0
+        self._refuse_freed(start, end)
+        if start != self._last_end:
+            # A new stretch: only what it reads from here on is freed.
+            self._run_freed_to = _page_up(start)
+        self._pos = self._last_end = end
+        return end - start
+
+    def _refuse_freed(self, start, end):
         if self._freed_starts:
             i = bisect_right(self._freed_starts, end - 1) - 1
             if i >= 0 and self._freed_ends[i] > start:
@@ -166,11 +197,6 @@ class ScannedReader(io.RawIOBase):
                     "than served from anything but the scanned snapshot",
                     where=self.name_for_errors,
                 )
-        if start != self._last_end:
-            # A new stretch: only what it reads from here on is freed.
-            self._run_freed_to = _page_up(start)
-        self._pos = self._last_end = end
-        return end - start
 
     def _consumed(self, end=None):
         """After the bytes up to ``end`` (the position) have been copied out."""
@@ -190,3 +216,42 @@ class ScannedReader(io.RawIOBase):
             self._freed_starts.insert(i, begin)
             self._freed_ends.insert(i, stop)
         self._run_freed_to = stop
+
+
+class BufferedScannedReader(io.BufferedReader):
+    """A ScannedReader behind C buffering, for unpicklers that read it in
+    small pieces. Reads, seeks and tell() are the buffered file's; the
+    bytes still come only from the snapshot, through the raw reader and its
+    refusal to serve a page it gave back."""
+
+    def __init__(self, reader):
+        super().__init__(reader, buffer_size=UNPICKLER_BUFFER)
+
+    @property
+    def snapshot(self):
+        return self.raw.snapshot
+
+    @property
+    def name_for_errors(self):
+        return self.raw.name_for_errors
+
+    def release_as_read(self):
+        self.raw.release_as_read()
+
+    def fileno(self):
+        raise io.UnsupportedOperation("a scanned snapshot has no file descriptor")
+
+
+@contextlib.contextmanager
+def buffered(reader):
+    """``reader`` buffered for the length of a load. Afterwards ``reader``
+    stands where the loader stopped reading, not where the buffer had read
+    ahead to, and stays open: the caller closes it."""
+    wrapper = BufferedScannedReader(reader)
+    try:
+        yield wrapper
+    finally:
+        if not wrapper.closed:
+            position = wrapper.tell()
+            wrapper.detach()
+            reader.seek(position)
