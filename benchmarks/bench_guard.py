@@ -15,6 +15,9 @@ end:
             numpy.load(path, allow_pickle=True)
   pickle    plain data (builtin values only: 1M small tuples, strs and a
             dict), pickle.dump protocol 5; pickle.load on the open file
+  pickle2   the same data at protocol 2, which has no frames: the unpickler
+            reads its file in small pieces (what the guard's reader must
+            buffer); pickle.load on the open file
 
 Each interpreter imports everything first (the library, safepickle, and for
 the guarded run patch()), then resets the kernel's peak-RSS record, loads the
@@ -128,16 +131,25 @@ def make_numpy(tmp, quick):
     return path, "%d objects: 3-tuples (int, str, float) and strs" % n
 
 
-def make_pickle(tmp, quick):
+def _make_plain_data(tmp, quick, protocol, name):
     import pickle
 
     n = 100_000 if quick else 1_000_000
     rows = [(i, "item-%d" % i, i * 0.5) for i in range(n)]
     data = {"rows": rows, "index": {"key-%d" % i: i for i in range(0, n, 10)}}
-    path = os.path.join(tmp, "data.pkl")
+    path = os.path.join(tmp, name)
     with open(path, "wb") as fh:
-        pickle.dump(data, fh, protocol=5)
-    return path, "%d rows (int, str, float) and a dict of %d keys, no class" % (n, n // 10)
+        pickle.dump(data, fh, protocol=protocol)
+    return path, "%d rows (int, str, float) and a dict of %d keys, no class, protocol %d" % (
+        n, n // 10, protocol)
+
+
+def make_pickle(tmp, quick):
+    return _make_plain_data(tmp, quick, 5, "data.pkl")
+
+
+def make_pickle2(tmp, quick):
+    return _make_plain_data(tmp, quick, 2, "data2.pkl")
 
 
 INPUTS = [
@@ -146,6 +158,7 @@ INPUTS = [
     ("pandas", "pandas DataFrame pickle", make_pandas, "pandas.read_pickle(path)"),
     ("numpy", "numpy object array .npy", make_numpy, "numpy.load(path, allow_pickle=True)"),
     ("pickle", "plain data pickle", make_pickle, "pickle.load(open(path, 'rb'))"),
+    ("pickle2", "plain data pickle, protocol 2", make_pickle2, "pickle.load(open(path, 'rb'))"),
 ]
 
 
@@ -176,7 +189,7 @@ def _loader(kind):
         import numpy as np
 
         return lambda p: np.load(p, allow_pickle=True), lambda obj: None
-    if kind == "pickle":
+    if kind in ("pickle", "pickle2"):
         import pickle
 
         def load(p):
