@@ -149,6 +149,69 @@ def test_pandas(tmp_path, guard, suffix):
         pd.testing.assert_frame_equal(pd.read_pickle(fh, compression=compression), expected)
 
 
+def _record_scans(monkeypatch, hook_module):
+    from safepickle.guard import check
+
+    scanned = []
+    real = check.check_snapshot
+
+    def recording(snapshot, policy=None):
+        scanned.append(snapshot.size)
+        return real(snapshot, policy)
+
+    monkeypatch.setattr(hook_module, "check_snapshot", recording)
+    return scanned
+
+
+def _frame():
+    return pd.DataFrame({"a": np.arange(2000), "b": [f"s{i}" for i in range(2000)]})
+
+
+@pytest.mark.parametrize("suffix", [".pkl.gz", ".pkl.bz2", ".pkl.xz", ".pkl.zip", ".pkl.tar"])
+def test_pandas_scans_the_stream_it_loads(tmp_path, guard, monkeypatch, suffix):
+    """A compressed pickle is decompressed once, by pandas' own reader, and
+    that stream is what is scanned and unpickled: not the compressed file,
+    which the scanner would decompress a second time."""
+    import safepickle.guard.pandas_hook as hook
+
+    scanned = _record_scans(monkeypatch, hook)
+    frame = _frame()
+    path = tmp_path / f"frame{suffix}"
+    frame.to_pickle(path)
+    pd.testing.assert_frame_equal(pd.read_pickle(path), frame)
+    assert scanned == [len(pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL))]
+
+
+def test_pandas_output_past_the_caps_is_scanned_compressed(tmp_path, guard, monkeypatch):
+    from safepickle.guard import stream_caps
+    import safepickle.guard.pandas_hook as hook
+
+    monkeypatch.setattr(stream_caps, "RATIO_FLOOR", 1 << 20)
+    monkeypatch.setattr(stream_caps, "MAX_RATIO", 10)
+    scanned = _record_scans(monkeypatch, hook)
+    frame = pd.DataFrame({"z": np.zeros(1 << 19)})
+    path = tmp_path / "zeros.pkl.gz"
+    frame.to_pickle(path)
+    pd.testing.assert_frame_equal(pd.read_pickle(path), frame)
+    assert scanned == [path.stat().st_size]
+
+
+def test_pandas_file_that_does_not_decompress_fails_as_it_would(tmp_path, guard, monkeypatch):
+    import gzip
+
+    import safepickle.guard.pandas_hook as hook
+
+    scanned = _record_scans(monkeypatch, hook)
+    path = tmp_path / "cut.pkl.gz"
+    path.write_bytes(gzip.compress(pickle.dumps(_frame()))[:-40])
+    with pytest.raises(EOFError):
+        plain(pd.read_pickle, path)
+    # the scanner reads the compressed file and refuses the cut stream
+    with pytest.raises(safepickle.UnsafePickleError, match="cut.pkl.gz"):
+        pd.read_pickle(path)
+    assert scanned == [path.stat().st_size]
+
+
 def test_pickle_protocols_and_buffers(guard):
     value = {"t": (1, 2.5, "s", b"b"), "nested": [[1], {2: 3}], "big": b"x" * (3 << 20)}
     for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
@@ -166,10 +229,10 @@ def test_pickle_protocols_and_buffers(guard):
 def test_joblib_output_past_the_caps_is_scanned_compressed(tmp_path, guard, monkeypatch):
     """A stream that decompresses past the caps is not decompressed by the
     guard: the scanner reads the compressed file and applies its own caps."""
-    from safepickle.guard import check, joblib_stream
+    from safepickle.guard import check, stream_caps
 
-    monkeypatch.setattr(joblib_stream, "RATIO_FLOOR", 1 << 20)
-    monkeypatch.setattr(joblib_stream, "MAX_RATIO", 10)
+    monkeypatch.setattr(stream_caps, "RATIO_FLOOR", 1 << 20)
+    monkeypatch.setattr(stream_caps, "MAX_RATIO", 10)
     scanned = []
     real = check.check_snapshot
     monkeypatch.setattr(check, "check_snapshot", lambda s, p=None: scanned.append(s.size) or real(s, p))

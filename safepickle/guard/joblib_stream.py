@@ -4,9 +4,9 @@ joblib.load decompresses the file and unpickles the stream it gets. Scanning
 the compressed file would decompress it a second time (for a zlib forest
 that is two thirds of the load). Instead the guard decompresses the snapshot
 once, scans that stream, and hands joblib's unpickler the same stream: what
-is unpickled is what was scanned, and nothing is decompressed twice. The
-scanner's caps on decompressed size hold here too: past them the guard scans
-the compressed file instead, which stops at the same cap.
+is unpickled is what was scanned, and nothing is decompressed twice. Past
+the caps of stream_caps.py the guard scans the compressed file instead, and
+the scanner's own caps on decompressed size decide.
 
 zlib and gzip files (joblib's BinaryZlibFile family, which feeds the file
 to one zlib decompressor) are inflated straight from the snapshot into the
@@ -19,11 +19,8 @@ so the stream is never one joblib would not have read.
 
 import zlib
 
+from . import stream_caps
 from .snapshot import Snapshot, anonymous, grow, read_unsized
-
-MAX_OUTPUT = 4 << 30
-RATIO_FLOOR = 64 << 20
-MAX_RATIO = 1000
 
 # Compressed input per decompress() call, and the most output one call may
 # produce: a bomb never grows the stream further than a cap allows.
@@ -44,9 +41,7 @@ def decompressed(reader, name):
         return None
     wrapper = utils._COMPRESSORS[kind]
     compressed = max(1, reader.snapshot.size)
-
-    def past_caps(size):
-        return size > MAX_OUTPUT or (size > RATIO_FLOOR and size > MAX_RATIO * compressed)
+    past_caps = stream_caps.limit_for(compressed)
 
     factory = getattr(wrapper, "fileobj_factory", None)
     if isinstance(factory, type) and issubclass(factory, joblib_compressor.BinaryZlibFile):

@@ -1,10 +1,13 @@
 """pandas.read_pickle: paths (compression inferred from the name as pandas
-does), file objects and URLs, with any compression pandas reads."""
+does), file objects and URLs, with any compression pandas reads. A
+compressed file is decompressed once (pandas_stream.py)."""
 
 import os
 
 from . import state
-from .check import scanned_file, scanned_path, sync_position
+from .check import check_snapshot, scanned_file, scanned_path, sync_position
+from .pandas_stream import decompressed
+from .reader import ScannedReader
 from .wrapping import bound_arguments, original_of, wraps_loader
 
 MODULE = "pandas"
@@ -39,11 +42,11 @@ def make_load(original):
             # pandas infers it from the name, which the reader does not have
             compression = common.infer_compression(source, compression)
         if _is_local_path(source):
-            reader, fd = scanned_path(source)
+            reader, fd = scanned_path(source, check=False)
             os.close(fd)
             start = None
         elif hasattr(source, "read"):
-            reader, start = scanned_file(source)
+            reader, start = scanned_file(source, check=False)
         else:
             with common.get_handle(
                 source,
@@ -52,10 +55,16 @@ def make_load(original):
                 is_text=False,
                 storage_options=bound.arguments.get("storage_options"),
             ) as handles:
-                reader, start = scanned_file(handles.handle)
+                reader, start = scanned_file(handles.handle, check=False)
             start = None
         try:
-            return call(reader, compression)
+            stream = decompressed(reader, compression, reader.snapshot.name)
+            if stream is None:
+                check_snapshot(reader.snapshot)
+                return call(reader, compression)
+            with ScannedReader(stream) as inner:
+                check_snapshot(stream)
+                return call(inner, None)
         finally:
             if start is not None:
                 sync_position(source, start, reader)
