@@ -489,3 +489,44 @@ def test_negative_nan_sign():
     ok, value, noncanonical = _native._text_parse_float_line(b"-nan")
     assert ok and noncanonical
     assert struct.pack("<d", value)[7] & 0x80
+
+
+# Long strings: validation takes runs of ASCII and two-byte sequences eight
+# bytes at a time, so what matters is where a sequence falls against the
+# eight-byte words (a lead as a word's last byte, a continuation as the next
+# word's first, a bad byte at every offset).
+LONG_UTF8_PIECES = [
+    b"a", b"\x00", b"\x7f", b"\xc2\x80", b"\xc3\xa9", b"\xdf\xbf", b"\xe2\x80\x94",
+    b"\xed\xa0\x80", b"\xf0\x9f\x98\x80", b"\x80", b"\xbf", b"\xc2", b"\xdf", b"\xc0\x80",
+    b"\xc1\xbf", b"\xe0\x80", b"\xf5", b"\xff",
+]  # fmt: skip
+
+
+def _latin1_as_utf8(rng, n):
+    return bytes(rng.randrange(256) for _ in range(n)).decode("latin-1").encode("utf-8")
+
+
+def test_utf8_long_strings_at_every_word_offset():
+    import random
+
+    rng = random.Random(20261122)
+    valid = LONG_UTF8_PIECES[:9]
+    cases = []
+    for _ in range(1500):
+        # mostly valid text, which the word path takes, with one odd piece
+        pieces = [rng.choice(valid[:5]) for _ in range(rng.randrange(4, 40))]
+        pieces.insert(rng.randrange(len(pieces) + 1), rng.choice(LONG_UTF8_PIECES))
+        cases.append(b"".join(pieces))
+    for _ in range(500):
+        text = _latin1_as_utf8(rng, rng.randrange(1, 120))
+        cases.append(text)
+        cut = rng.randrange(len(text) + 1)
+        cases.append(text[:cut] + bytes([rng.randrange(256)]) + text[cut:])
+        cases.append(text[:cut] + text[cut + 1 :])
+    for lead_at in range(24):
+        cases.append(b"a" * lead_at + b"\xc3")
+        cases.append(b"a" * lead_at + b"\xc3\xa9" + b"b" * 9)
+        cases.append(b"\xc3\xa9" * 12 + b"a" * lead_at + b"\x80")
+    for data in cases:
+        check_utf8(data)
+    assert sum(1 for d in cases if _native._text_utf8_valid(d, False)) > 1000

@@ -1067,6 +1067,42 @@ int sp_decode_raw_unicode_escape(sp_arena *arena, const uint8_t *s, size_t len, 
     return 0;
 }
 
+#define SP_HIGH_BITS 0x8080808080808080ULL
+
+/* From i, at a two-byte lead (C2..DF): the end of the longest run of whole
+ * eight-byte words that hold only ASCII and two-byte sequences, as Latin
+ * text does, and bytes pickled at protocols 0-2 (latin-1 text, every byte
+ * above 7F a two-byte sequence). Per word, with each byte's flag in its top
+ * bit: a continuation (10xxxxxx) must sit exactly after a lead (11xxxxxx),
+ * and every lead must be C2..DF. A lead that ends the run is left to the
+ * caller, so the run never ends inside a sequence. Returns i when not even
+ * one word qualifies. */
+static size_t two_byte_run(const uint8_t *s, size_t i, size_t len)
+{
+    uint64_t carry = 0; /* the last word ended with a lead: byte 0 continues it */
+
+    while (len - i >= 8) {
+        uint64_t w;
+
+        memcpy(&w, s + i, sizeof(w));
+        uint64_t top = w & SP_HIGH_BITS;
+        uint64_t bit6 = (w << 1) & SP_HIGH_BITS;
+        uint64_t bit5 = (w << 2) & SP_HIGH_BITS;
+        uint64_t bits4to1 = ((w << 3) | (w << 4) | (w << 5) | (w << 6)) & SP_HIGH_BITS;
+        uint64_t lead = top & bit6;
+        uint64_t cont = top & ~bit6;
+
+        /* 111xxxxx (longer sequences, F8..FF) or C0/C1 (overlong) */
+        if ((lead & bit5) || (lead & ~bits4to1))
+            break;
+        if (cont != ((lead << 8) | carry))
+            break;
+        carry = lead >> 56;
+        i += 8;
+    }
+    return carry ? i - 1 : i;
+}
+
 int sp_utf8_valid(const uint8_t *s, size_t len, int allow_surrogates)
 {
     size_t i = 0;
@@ -1092,6 +1128,12 @@ int sp_utf8_valid(const uint8_t *s, size_t len, int allow_surrogates)
             continue;
         }
         if (c >= 0xc2 && c <= 0xdf) {
+            size_t run = two_byte_run(s, i, len);
+
+            if (run > i) {
+                i = run;
+                continue;
+            }
             need = 1;
         } else if (c >= 0xe0 && c <= 0xef) {
             need = 2;
