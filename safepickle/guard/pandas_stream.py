@@ -16,19 +16,6 @@ from . import stream_caps
 from .snapshot import read_unsized
 
 
-def _readinto_of(handle):
-    readinto = getattr(handle, "readinto", None)
-    if readinto is not None:
-        return readinto
-
-    def readinto_by_read(view):
-        data = handle.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
-    return readinto_by_read
-
-
 def decompressed(reader, compression, name):
     """A Snapshot of the stream pandas would unpickle from ``reader`` (a
     ScannedReader at the start of the snapshot) with ``compression`` (as
@@ -43,7 +30,7 @@ def decompressed(reader, compression, name):
     try:
         with common.get_handle(reader, "rb", compression=compression, is_text=False) as handles:
             stream = read_unsized(
-                _readinto_of(handles.handle),
+                handles.handle.readinto,
                 name,
                 capacity=max(1 << 20, 4 * compressed),
                 limit=stream_caps.limit_for(compressed),

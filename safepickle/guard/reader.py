@@ -222,24 +222,11 @@ class BufferedScannedReader(io.BufferedReader):
     """A ScannedReader behind C buffering, for unpicklers that read it in
     small pieces. Reads, seeks and tell() are the buffered file's; the
     bytes still come only from the snapshot, through the raw reader and its
-    refusal to serve a page it gave back."""
+    refusal to serve a page it gave back (fileno() is the raw reader's,
+    which has none)."""
 
     def __init__(self, reader):
         super().__init__(reader, buffer_size=UNPICKLER_BUFFER)
-
-    @property
-    def snapshot(self):
-        return self.raw.snapshot
-
-    @property
-    def name_for_errors(self):
-        return self.raw.name_for_errors
-
-    def release_as_read(self):
-        self.raw.release_as_read()
-
-    def fileno(self):
-        raise io.UnsupportedOperation("a scanned snapshot has no file descriptor")
 
 
 @contextlib.contextmanager
