@@ -4,6 +4,7 @@ line: for each workload, whether it finished with the right results and
 whether its workers were guarded themselves.
 
     python ipc_victim.py patch WORKLOAD...   # safepickle.patch() first thing
+    python ipc_victim.py import-first WORKLOAD...   # patch() after the imports
     python ipc_victim.py env WORKLOAD...     # guarded from interpreter start
                                              # (SAFEPICKLE_GUARD=1 + autostart)
 
@@ -18,8 +19,18 @@ import pickle
 import sys
 
 # At the top, as a user would write it: spawned workers re-import this
-# module (with the parent's argv) and so patch too.
-if len(sys.argv) > 1 and sys.argv[1] == "patch":
+# module (with the parent's argv) and so patch too. "import-first" patches
+# after the process machinery is imported, with its copies of
+# pickle.loads (ForkingPickler.loads, loky's loads) already bound.
+if len(sys.argv) > 1 and sys.argv[1] == "import-first":
+    import concurrent.futures.process  # noqa: F401
+    import multiprocessing.connection  # noqa: F401
+    import multiprocessing.queues  # noqa: F401
+
+    import joblib  # noqa: F401
+    import torch.utils.data  # noqa: F401
+
+if len(sys.argv) > 1 and sys.argv[1] in ("patch", "import-first"):
     import safepickle
 
     safepickle.patch()

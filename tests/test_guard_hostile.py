@@ -96,6 +96,38 @@ def test_every_pickle_entry_point_is_guarded(tmp_path, order):
         assert result["outcome"] == "loaded" and result["value"] == describe_benign(), result
 
 
+# Copies of pickle's loaders bound before patch() ran: a module of the
+# program ("from pickle import loads"), and the standard library's and
+# libraries' own (imported first in the "import-first" order).
+COPIES = [
+    "copy:early_copies:load",
+    "copy:early_copies:loads",
+    "copy:early_copies:other_loads",
+    "copy:early_copies:Unpickler",
+    "copy:shelve:Unpickler",
+    "copy:multiprocessing.reduction.ForkingPickler:loads",
+    "copy:cloudpickle:loads",
+    "copy:cloudpickle:load",
+    "copy:torch.distributed.distributed_c10d:_unpickler",
+]
+COPY_MODULES = ["shelve", "multiprocessing.reduction", "cloudpickle",
+                "torch.distributed.distributed_c10d"]
+
+
+@pytest.mark.parametrize("order", ["patch-first", "import-first"])
+def test_copies_of_the_loaders_are_guarded(tmp_path, order):
+    """Whether a module bound its copy of a loader before or after patch(),
+    that copy is guarded: patch() rebinds the copies it finds."""
+    cases, canaries = _pickle_cases(tmp_path, COPIES)
+    results, fired = run_victim(tmp_path, {"order": order, "imports": COPY_MODULES, "cases": cases})
+    assert fired == ""
+    for case_id, (path, canary) in canaries.items():
+        _assert_blocked(results[case_id], path, canary)
+    for loader in COPIES:
+        result = results["benign-" + loader]
+        assert result["outcome"] == "loaded" and result["value"] == describe_benign(), result
+
+
 def test_drop_ins_need_no_patch(tmp_path):
     cases, canaries = _pickle_cases(tmp_path, DROP_INS)
     # Without patch() the plain pickle functions stay as they were.

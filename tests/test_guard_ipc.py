@@ -52,8 +52,9 @@ def _run(tmp_path, mode, extra_env=None, workloads=WORKLOADS):
     return json.loads(proc.stdout.splitlines()[-1]), canary
 
 
-def test_pools_and_data_loaders_work_after_patch(tmp_path):
-    out, _ = _run(tmp_path, "patch")
+@pytest.mark.parametrize("mode", ["patch", "import-first"])
+def test_pools_and_data_loaders_work_after_patch(tmp_path, mode):
+    out, _ = _run(tmp_path, mode)
     assert out["main_guarded"]
     for name in WORKLOADS:
         assert out[name].get("ok"), (name, out[name])
@@ -83,11 +84,15 @@ def test_pools_and_data_loaders_work_in_a_guarded_environment(tmp_path):
     assert list(canary.iterdir()) == []
 
 
-def test_without_the_trust_a_process_pool_breaks(tmp_path):
+@pytest.mark.parametrize("mode", ["patch", "import-first"])
+def test_without_the_trust_a_process_pool_breaks(tmp_path, mode):
     """What patch() did to every pool before the trust: the worker's guard
     refuses its own task (it names concurrent.futures' worker machinery)
-    and the pool breaks (with spawned workers it hangs instead)."""
-    out, _ = _run(tmp_path, "patch", {"SAFEPICKLE_TRUSTED_CALLERS": "none"},
+    and the pool breaks (with spawned workers it hangs instead). With
+    multiprocessing imported before patch(), its ForkingPickler.loads is a
+    copy of the real pickle.loads: the guard must reach it all the same, or
+    these messages would go unscanned whatever trusted_callers says."""
+    out, _ = _run(tmp_path, mode, {"SAFEPICKLE_TRUSTED_CALLERS": "none"},
                   workloads=["executor-fork"])
     assert out["executor-fork"]["error"].startswith("BrokenProcessPool"), out
 

@@ -120,6 +120,60 @@ def test_patch_is_idempotent_and_unpatch_restores(unpatched):
     assert not safepickle.is_patched()
 
 
+def _module_with_copies(name, source):
+    import sys
+    import types
+
+    module = types.ModuleType(name)
+    exec(source, module.__dict__)
+    sys.modules[name] = module
+    return module
+
+
+def test_unpatch_puts_back_the_copies_patch_rebound(unpatched):
+    import sys
+
+    real = (pickle.load, pickle.loads, pickle.Unpickler)
+    early = _module_with_copies("leaks_early_copies",
+                                "from pickle import load, loads, Unpickler")
+    try:
+        safepickle.patch()
+        assert (early.load, early.loads) == (safepickle.load, safepickle.loads)
+        assert early.Unpickler is pickle.Unpickler is not real[2]
+        safepickle.unpatch()
+        assert (early.load, early.loads, early.Unpickler) == real
+    finally:
+        del sys.modules["leaks_early_copies"]
+
+
+def test_a_module_that_subclassed_the_unpickler_keeps_its_base(unpatched):
+    """dill's pattern: "from pickle import Unpickler as StockUnpickler",
+    a subclass, and StockUnpickler.__init__(self) in it. The subclass is
+    guarded in place; the name must stay the class it derives from."""
+    import sys
+
+    real = pickle.Unpickler
+    early = _module_with_copies("leaks_stock_unpickler", """
+from pickle import Unpickler as StockUnpickler
+
+class Sub(StockUnpickler):
+    def __init__(self, *args, **kwargs):
+        StockUnpickler.__init__(self, *args, **kwargs)
+
+    def find_class(self, module, name):
+        return StockUnpickler.find_class(self, module, name)
+""")
+    try:
+        with safepickle.guarded():
+            assert early.StockUnpickler is real
+            import io
+
+            data = pickle.dumps(benign_object())
+            assert early.Sub(io.BytesIO(data)).load() == benign_object()
+    finally:
+        del sys.modules["leaks_stock_unpickler"]
+
+
 def test_patch_from_many_threads_installs_once(unpatched):
     import sys
 

@@ -1,15 +1,18 @@
 """patch(), unpatch() and guarded(): install and remove the hooks.
 
 Every change is an attribute set on a module or class, recorded with the
-value it replaced, so unpatch() puts back exactly what was there. One lock
-serialises patching; loads never take it.
+value it replaced, so unpatch() puts back exactly what was there: the hooks
+themselves, and the copies of what they replaced that other modules bound
+before (copies.py). One lock serialises patching; loads never take it.
 """
 
 import sys
 import threading
+import types
 from contextlib import contextmanager
 
 from . import joblib_hook, numpy_hook, pandas_hook, pickle_hooks, state, torch_hook
+from .copies import copies
 from .imports import PatchOnImport
 from .policy import make_policy
 
@@ -23,18 +26,27 @@ _patched_libraries = set()
 
 
 def _apply(patches):
+    """Sets each attribute; returns {id(original): (original, guarded)} for
+    the module attributes replaced, whose copies elsewhere copies.py finds."""
+    replaced = {}
     for owner, attribute, value in patches:
         previous = owner.__dict__.get(attribute, _MISSING)
         setattr(owner, attribute, value)
         _applied.append((owner, attribute, previous))
+        if isinstance(owner, types.ModuleType) and previous is not _MISSING and previous is not value:
+            replaced[id(previous)] = (previous, value)
+    return replaced
 
 
-def _patch_library(name, module):
+def _patch_library(name, module, sweep=True):
     with _lock:
         if _finder is None or name in _patched_libraries:
-            return
-        _apply(LIBRARY_HOOKS[name].patches(module))
+            return {}
+        replaced = _apply(LIBRARY_HOOKS[name].patches(module))
         _patched_libraries.add(name)
+        if sweep:
+            _apply(copies(replaced))
+        return replaced
 
 
 def is_patched():
@@ -61,14 +73,16 @@ def patch(mode=None, threshold=None, allow=None, on_error=None, trusted_callers=
         state.set_policy(policy)
         if _finder is not None:
             return policy
-        _apply(pickle_hooks.pickle_patches())
+        replaced = _apply(pickle_hooks.pickle_patches())
         _apply(pickle_hooks.existing_subclass_patches())
         _finder = PatchOnImport(LIBRARY_HOOKS, _patch_library)
         sys.meta_path.insert(0, _finder)
         for name in LIBRARY_HOOKS:
             module = sys.modules.get(name)
             if module is not None:
-                _patch_library(name, module)
+                replaced.update(_patch_library(name, module, sweep=False))
+        # one look through the loaded modules for all of them
+        _apply(copies(replaced))
     return policy
 
 
