@@ -146,6 +146,37 @@ def test_unpatch_puts_back_the_copies_patch_rebound(unpatched):
         del sys.modules["leaks_early_copies"]
 
 
+def test_odd_entries_of_sys_modules_do_not_stop_patch(unpatched):
+    """sys.modules may hold objects that only pass for modules, and modules
+    that refuse attribute changes: patch() skips them and still rebinds the
+    other copies."""
+    import sys
+    import types
+
+    class Frozen(types.ModuleType):
+        def __setattr__(self, name, value):
+            raise AttributeError("read-only module")
+
+    class Impostor:
+        __class__ = types.ModuleType
+        __slots__ = ()
+
+    frozen = Frozen("leaks_frozen")
+    frozen.__dict__["loads"] = pickle.loads
+    sys.modules["leaks_frozen"] = frozen
+    sys.modules["leaks_impostor"] = Impostor()
+    early = _module_with_copies("leaks_plain_copies", "from pickle import loads")
+    try:
+        safepickle.patch()
+        assert early.loads is safepickle.loads
+        assert frozen.loads is not safepickle.loads
+        safepickle.unpatch()
+        assert early.loads is pickle.loads
+    finally:
+        for name in ("leaks_frozen", "leaks_impostor", "leaks_plain_copies"):
+            del sys.modules[name]
+
+
 def test_a_module_that_subclassed_the_unpickler_keeps_its_base(unpatched):
     """dill's pattern: "from pickle import Unpickler as StockUnpickler",
     a subclass, and StockUnpickler.__init__(self) in it. The subclass is

@@ -78,7 +78,13 @@ def copies(replaced):
             continue
         # Not module.__dict__: a lazy module not yet loaded would load on
         # that attribute access.
-        hits = _scan(object.__getattribute__(module, "__dict__"), replaced, module)
+        try:
+            namespace = object.__getattribute__(module, "__dict__")
+        except (AttributeError, TypeError):  # an object that passes for a module
+            continue
+        if not isinstance(namespace, dict):
+            continue
+        hits = _scan(namespace, replaced, module)
         if hits:
             found += _keeps_base(module, hits)
     for module_name, class_name in CLASSES_WITH_COPIES:

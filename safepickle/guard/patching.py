@@ -38,6 +38,19 @@ def _apply(patches):
     return replaced
 
 
+def _rebind(found):
+    """_apply for copies: a namespace that refuses the change (a module
+    type of its own with a __setattr__) keeps its copy rather than stop
+    patch() half way."""
+    for owner, attribute, value in found:
+        previous = owner.__dict__.get(attribute, _MISSING)
+        try:
+            setattr(owner, attribute, value)
+        except (AttributeError, TypeError):
+            continue
+        _applied.append((owner, attribute, previous))
+
+
 def _patch_library(name, module, sweep=True):
     with _lock:
         if _finder is None or name in _patched_libraries:
@@ -45,7 +58,7 @@ def _patch_library(name, module, sweep=True):
         replaced = _apply(LIBRARY_HOOKS[name].patches(module))
         _patched_libraries.add(name)
         if sweep:
-            _apply(copies(replaced))
+            _rebind(copies(replaced))
         return replaced
 
 
@@ -82,7 +95,7 @@ def patch(mode=None, threshold=None, allow=None, on_error=None, trusted_callers=
             if module is not None:
                 replaced.update(_patch_library(name, module, sweep=False))
         # one look through the loaded modules for all of them
-        _apply(copies(replaced))
+        _rebind(copies(replaced))
     return policy
 
 
