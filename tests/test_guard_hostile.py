@@ -84,16 +84,21 @@ def _pickle_cases(tmp_path, loaders):
     return cases, canaries
 
 
-@pytest.mark.parametrize("order", ["patch-first", "import-first"])
-def test_every_pickle_entry_point_is_guarded(tmp_path, order):
-    cases, canaries = _pickle_cases(tmp_path, PICKLE_ENTRY_POINTS)
-    results, fired = run_victim(tmp_path, {"order": order, "imports": [], "cases": cases})
+def _assert_loaders_guarded(tmp_path, order, loaders, imports):
+    """Each loader refuses the hostile file and loads the benign one."""
+    cases, canaries = _pickle_cases(tmp_path, loaders)
+    results, fired = run_victim(tmp_path, {"order": order, "imports": imports, "cases": cases})
     assert fired == ""
     for case_id, (path, canary) in canaries.items():
         _assert_blocked(results[case_id], path, canary)
-    for loader in PICKLE_ENTRY_POINTS:
+    for loader in loaders:
         result = results["benign-" + loader]
         assert result["outcome"] == "loaded" and result["value"] == describe_benign(), result
+
+
+@pytest.mark.parametrize("order", ["patch-first", "import-first"])
+def test_every_pickle_entry_point_is_guarded(tmp_path, order):
+    _assert_loaders_guarded(tmp_path, order, PICKLE_ENTRY_POINTS, [])
 
 
 # Copies of pickle's loaders bound before patch() ran: a module of the
@@ -118,14 +123,7 @@ COPY_MODULES = ["shelve", "multiprocessing.reduction", "cloudpickle",
 def test_copies_of_the_loaders_are_guarded(tmp_path, order):
     """Whether a module bound its copy of a loader before or after patch(),
     that copy is guarded: patch() rebinds the copies it finds."""
-    cases, canaries = _pickle_cases(tmp_path, COPIES)
-    results, fired = run_victim(tmp_path, {"order": order, "imports": COPY_MODULES, "cases": cases})
-    assert fired == ""
-    for case_id, (path, canary) in canaries.items():
-        _assert_blocked(results[case_id], path, canary)
-    for loader in COPIES:
-        result = results["benign-" + loader]
-        assert result["outcome"] == "loaded" and result["value"] == describe_benign(), result
+    _assert_loaders_guarded(tmp_path, order, COPIES, COPY_MODULES)
 
 
 def test_drop_ins_need_no_patch(tmp_path):
