@@ -403,12 +403,16 @@ static int check_depth(sp_machine *m, const sp_obj *obj)
     return 0;
 }
 
-/* A new container made of stack[start..sp), which are popped into it. */
+/* A new container made of stack[start..sp), which are popped into it. A
+ * tuple fails when start lies below the fence, as Pdata_poptuple does. */
 static int pop_into_obj(sp_machine *m, uint8_t kind, uint32_t start, sp_obj **out)
 {
-    sp_obj *obj = sp_obj_new(m, kind, m->op_off);
+    sp_obj *obj;
 
     *out = NULL;
+    if (kind == SP_V_TUPLE && start < m->fence)
+        return underflow(m);
+    obj = sp_obj_new(m, kind, m->op_off);
     if (obj == NULL)
         return out_of_memory(m);
     for (uint32_t i = start; i < m->sp; i++) {
@@ -468,22 +472,12 @@ static int pop_into(sp_machine *m, uint8_t kind, uint32_t start, sp_slot *out)
     return r;
 }
 
-/* Pdata_poptuple(start): fails when start lies below the fence. */
-static int pop_tuple(sp_machine *m, uint32_t start, sp_slot *out)
-{
-    if (start < m->fence)
-        return underflow(m);
-    return pop_into(m, SP_V_TUPLE, start, out);
-}
-
 /* TUPLE, LIST, DICT and their kin: the new container replaces its items
  * on the stack. */
 static int collect(sp_machine *m, uint8_t kind, uint32_t start)
 {
     sp_obj *obj;
 
-    if (kind == SP_V_TUPLE && start < m->fence)
-        return underflow(m);
     SP_TRY(pop_into_obj(m, kind, start, &obj));
     return push_container(m, obj);
 }
@@ -762,7 +756,7 @@ static int load_inst(sp_machine *m)
         return fail(m, "'ascii' codec can't decode the INST class name");
     }
     SP_TRY(resolve_global(m, mod, mod_len - 1, name, name_len - 1, 0, 0, &cls));
-    SP_TRY(pop_tuple(m, mark, &args));
+    SP_TRY(pop_into(m, SP_V_TUPLE, mark, &args));
     SP_TRY(record_call(m, SP_CALL_INST, cls, args, none_slot(), 0, &result));
     return push(m, result);
 }
@@ -878,7 +872,7 @@ static int load_obj(sp_machine *m)
     SP_TRY(marker(m, &mark));
     if (m->sp < mark + 1u)
         return underflow(m);
-    SP_TRY(pop_tuple(m, mark + 1, &args));
+    SP_TRY(pop_into(m, SP_V_TUPLE, mark + 1, &args));
     if (pop(m, &cls) < 0) {
         sp_slot_decref(m, &args);
         return -1;

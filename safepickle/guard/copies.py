@@ -26,21 +26,22 @@ def _ours(name):
     return name == "safepickle" or name.startswith("safepickle.")
 
 
-def _matches(items, replaced, owner):
+def _matches(items, replaced):
+    """(attribute, original, guarded) for each copy among ``items``."""
     out = []
     for attribute, value in items:
         guarded = replaced.get(id(value))
         if guarded is not None and guarded[0] is value:
-            out.append((owner, attribute, guarded[1]))
+            out.append((attribute, value, guarded[1]))
     return out
 
 
-def _scan(namespace, replaced, owner):
+def _scan(namespace, replaced):
     try:
-        return _matches(namespace.items(), replaced, owner)
+        return _matches(namespace.items(), replaced)
     except RuntimeError:
         # another thread changed the namespace while it was read: read a copy
-        return _matches(list(namespace.items()), replaced, owner)
+        return _matches(list(namespace.items()), replaced)
 
 
 def _subclass_modules(cls):
@@ -50,21 +51,6 @@ def _subclass_modules(cls):
         modules.add(sub.__module__)
         todo.extend(type.__subclasses__(sub))
     return modules
-
-
-def _keeps_base(module, found):
-    """A module that subclassed a replaced class keeps its name for it: its
-    subclass (patched in place) still derives from the original, and calls
-    such as ``Base.__init__(self)`` in it need the original. dill does
-    this with ``from pickle import Unpickler as StockUnpickler``."""
-    return [
-        (owner, attribute, guarded)
-        for owner, attribute, guarded in found
-        if not (
-            isinstance(owner.__dict__[attribute], type)
-            and module.__name__ in _subclass_modules(owner.__dict__[attribute])
-        )
-    ]
 
 
 def copies(replaced):
@@ -84,11 +70,16 @@ def copies(replaced):
             continue
         if not isinstance(namespace, dict):
             continue
-        hits = _scan(namespace, replaced, module)
-        if hits:
-            found += _keeps_base(module, hits)
+        for attribute, original, guarded in _scan(namespace, replaced):
+            # A module that subclassed a replaced class keeps its name for
+            # it: the subclass (patched in place) still derives from the
+            # original, and calls such as Base.__init__(self) in it need
+            # the original. dill: from pickle import Unpickler as StockUnpickler.
+            if isinstance(original, type) and name in _subclass_modules(original):
+                continue
+            found.append((module, attribute, guarded))
     for module_name, class_name in CLASSES_WITH_COPIES:
         cls = getattr(sys.modules.get(module_name), class_name, None)
         if isinstance(cls, type):
-            found += _scan(cls.__dict__, replaced, cls)
+            found += [(cls, attr, guarded) for attr, _, guarded in _scan(cls.__dict__, replaced)]
     return found
