@@ -27,7 +27,7 @@ import mmap
 from bisect import bisect_right
 
 from ..errors import GuardError
-from .snapshot import PAGE
+from .snapshot import PAGE, pread_into
 
 # Small reads (pickle frames) are given back a megabyte at a time.
 RELEASE_CHUNK = 1 << 20
@@ -58,6 +58,8 @@ class ScannedReader(io.RawIOBase):
         self._run_freed_to = 0
         self._freed_starts = []
         self._freed_ends = []
+        self._holes = snapshot.holes
+        self._hole_starts = [start for start, _end in self._holes]
         self.name_for_errors = snapshot.name
 
     @property
@@ -106,7 +108,7 @@ class ScannedReader(io.RawIOBase):
             step = RELEASE_CHUNK if self._release else max(n, 1)
             for off in range(0, n, step):
                 piece = min(step, n - off)
-                out[off : off + piece] = self._view[start + off : start + off + piece]
+                self._copy(out[off : off + piece], start + off)
                 self._consumed(start + off + piece)
             return n
 
@@ -115,7 +117,7 @@ class ScannedReader(io.RawIOBase):
         if size is None or size < 0:
             size = max(0, self._size - self._pos)
         n = self._take(size)
-        data = self._view[self._pos - n : self._pos].tobytes()
+        data = self._bytes(self._pos - n, self._pos)
         self._consumed()
         return data
 
@@ -133,7 +135,7 @@ class ScannedReader(io.RawIOBase):
         if end <= start:
             return b""
         self._refuse_freed(start, end)
-        return self._view[start:end].tobytes()
+        return self._bytes(start, end)
 
     def readline(self, size=-1):
         self._check_open()
@@ -146,7 +148,11 @@ class ScannedReader(io.RawIOBase):
         window = 256
         while True:
             stop = min(end, start + window)
-            nl = self._snapshot.buffer.find(b"\n", start, stop)
+            if self._holes:
+                nl = self._bytes(start, stop).find(b"\n")
+                nl = nl + start if nl >= 0 else nl
+            else:
+                nl = self._snapshot.buffer.find(b"\n", start, stop)
             if nl >= 0:
                 stop = nl + 1
                 break
@@ -154,7 +160,7 @@ class ScannedReader(io.RawIOBase):
                 break
             window *= 4
         n = self._take(stop - start)
-        data = self._view[self._pos - n : self._pos].tobytes()
+        data = self._bytes(self._pos - n, self._pos)
         self._consumed()
         return data
 
@@ -168,6 +174,36 @@ class ScannedReader(io.RawIOBase):
         raise io.UnsupportedOperation("a scanned snapshot has no file descriptor")
 
     # -- bookkeeping -----------------------------------------------------
+
+    def _copy(self, out, pos):
+        """Bytes [pos, pos + len(out)) into ``out``: from the snapshot, and
+        from the descriptor where they fall in a hole."""
+        end = pos + len(out)
+        if not self._holes:
+            out[:] = self._view[pos:end]
+            return
+        i = max(0, bisect_right(self._hole_starts, pos) - 1)
+        at = pos
+        while at < end:
+            h0, h1 = self._holes[i] if i < len(self._holes) else (end, end)
+            if at < h0:
+                stop = min(end, h0)
+                out[at - pos : stop - pos] = self._view[at:stop]
+                at = stop
+            elif at < h1:
+                stop = min(end, h1)
+                pread_into(self._snapshot.fd, out[at - pos : stop - pos], at, self.name_for_errors)
+                at = stop
+            else:
+                i += 1
+
+    def _bytes(self, start, end):
+        if not self._holes:
+            return self._view[start:end].tobytes()
+        data = bytearray(end - start)
+        with memoryview(data) as out:
+            self._copy(out, start)
+        return bytes(data)
 
     def _check_open(self):
         if self.closed:

@@ -13,6 +13,8 @@ import mmap
 import os
 import stat
 
+from ..errors import GuardError
+
 PAGE = mmap.PAGESIZE
 # Below this a bytes object is as good as a mapping and cheaper to make.
 _SMALL = 1 << 20
@@ -23,15 +25,21 @@ _BYTES_LIKE = (bytes, bytearray, memoryview)
 
 class Snapshot:
     """``size`` bytes of an input, in ``buffer`` (bytes or an anonymous
-    private mmap). ``name`` is what error messages call the input."""
+    private mmap). ``name`` is what error messages call the input.
 
-    __slots__ = ("buffer", "size", "name", "mapped")
+    ``holes`` (sorted, disjoint (start, end) ranges) are bytes no verdict
+    depends on (zip_payloads.py), left unread: they read as zeros here and
+    a reader takes them from descriptor ``fd`` instead."""
 
-    def __init__(self, buffer, size, name):
+    __slots__ = ("buffer", "size", "name", "mapped", "holes", "fd")
+
+    def __init__(self, buffer, size, name, holes=(), fd=None):
         self.buffer = buffer
         self.size = size
         self.name = name
         self.mapped = isinstance(buffer, mmap.mmap)
+        self.holes = tuple(holes)
+        self.fd = fd
 
     def view(self):
         return memoryview(self.buffer)[: self.size]
@@ -214,6 +222,57 @@ def from_bytes(data, name="<bytes>"):
     mm = anonymous(size)
     mm.write(view.cast("B") if view.c_contiguous else view.tobytes())
     return Snapshot(mm, size, name)
+
+
+def pread_into(fd, view, offset, name):
+    """Fill ``view`` from ``fd`` at ``offset``; a file that ends first has
+    changed since its size was taken."""
+    got = 0
+    while got < len(view):
+        n = os.preadv(fd, [view[got:]], offset + got)
+        if n == 0:
+            raise GuardError(
+                f"{name}: the file ended at byte {offset + got}, before the "
+                f"{offset + len(view)} bytes it had when the guard opened it; it changed "
+                "while being loaded",
+                where=name,
+            )
+        got += n
+
+
+def read_with_holes(fd, size, holes, name):
+    """The first ``size`` bytes of regular file ``fd``, except ``holes``."""
+    mm = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        # Huge pages would turn each page read next to a hole into 2 MiB.
+        mm.madvise(mmap.MADV_NOHUGEPAGE)
+    except (AttributeError, OSError):
+        pass
+    try:
+        with memoryview(mm) as view:
+            at = 0
+            for start, end in list(holes) + [(size, size)]:
+                for off in range(at, start, _CHUNK):
+                    stop = min(start, off + _CHUNK)
+                    pread_into(fd, view[off:stop], off, name)
+                at = end
+    except BaseException:
+        mm.close()
+        raise
+    return Snapshot(mm, size, name, holes, fd)
+
+
+def fill_holes(snapshot, keep=()):
+    """Read in the holes after all, except those in ``keep``."""
+    keep = set(keep)
+    with memoryview(snapshot.buffer) as view:
+        for start, end in snapshot.holes:
+            if (start, end) in keep:
+                continue
+            for off in range(start, end, _CHUNK):
+                stop = min(end, off + _CHUNK)
+                pread_into(snapshot.fd, view[off:stop], off, snapshot.name)
+    snapshot.holes = tuple(h for h in snapshot.holes if h in keep)
 
 
 def sealed_copy(fd, name):

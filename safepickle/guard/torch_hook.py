@@ -10,6 +10,7 @@ from .check import check_snapshot, scanned_file, sync_position
 from .reader import ScannedReader
 from .snapshot import Snapshot, read_fd, sealed_copy
 from .wrapping import bound_arguments, original_of, wraps_loader
+from .zip_payloads import read_zip
 
 MODULE = "torch"
 
@@ -89,23 +90,24 @@ def make_load(original):
             mmap = bound.arguments.get("mmap")
             fd = os.open(f, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                # A zip's storages are mapped from the snapshot unless the
-                # caller said mmap=False: as fast as a plain load, and the
-                # storages are not copied out of the snapshot a second time.
+                # mmap=True maps the storages by path: a sealed copy's.
                 if _mmap_wanted(mmap):
                     _refuse_shared_mapping(os.fsdecode(f))
                     return _load_mapped(fd, os.fsdecode(f), call)
-                if mmap is None and _is_zip(fd) and not _shared_mappings():
-                    return _load_mapped(fd, os.fsdecode(f), call)
-                reader = ScannedReader(read_fd(fd, os.fsdecode(f)))
+                if _is_zip(fd):
+                    # The storages' insides are read from fd at load time.
+                    snapshot = read_zip(fd, os.fsdecode(f))
+                else:
+                    snapshot = read_fd(fd, os.fsdecode(f))
+                reader = ScannedReader(snapshot)
+                try:
+                    check_snapshot(reader.snapshot)
+                    with state.inside_guarded_load():
+                        return call(reader)
+                finally:
+                    reader.close()
             finally:
                 os.close(fd)
-            try:
-                check_snapshot(reader.snapshot)
-                with state.inside_guarded_load():
-                    return call(reader)
-            finally:
-                reader.close()
         reader, start = scanned_file(f)
         try:
             with state.inside_guarded_load():
