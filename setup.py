@@ -272,7 +272,7 @@ native = Extension(
 
 setup(
     packages=find_packages(where=ROOT, include=["safepickle", "safepickle.*"]),
-    # the bundled classifier (model.json, model-meta.json)
+    # the bundled classifier (model.ubj, model-meta.json)
     package_data={"safepickle": ["model/*"]},
     ext_modules=[native],
     cmdclass={"build_ext": BuildExt},

@@ -104,7 +104,7 @@ def main(argv=None):
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, Python "
         f"{platform.python_version()}, {os.cpu_count()} CPUs, libxgboost "
         f"{_native.library_versions()['xgboost']}; model: "
-        f"{len(json.loads(open(os.path.join(ROOT, 'safepickle', 'model', 'model.json')).read())['learner']['gradient_booster']['model']['trees'])} trees, "
+        f"{bundled_model().meta['rounds']} trees, "
         f"{clf.n_features} features. Minimum over repeated runs in one process.",
         "",
         "| measure | per prediction |",

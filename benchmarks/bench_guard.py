@@ -21,9 +21,9 @@ end:
 
 Each interpreter imports everything first (the library, safepickle, and for
 the guarded run patch()), then resets the kernel's peak-RSS record, loads the
-file once, and reads one byte of every page of what it loaded (a guarded
-torch load maps its tensors from a memfd, whose pages count once touched:
-touching them in both runs measures the memory the model really holds).
+file once, and reads one byte of every page of what it loaded (memory that
+is mapped, not read, counts once touched: touching it in both runs measures
+the memory the model really holds).
 Interpreters alternate plain and guarded; each ratio is guarded/plain over
 the runs of this one invocation: the fastest wall time and the least CPU time
 (user + system: the machine may be shared) of each, the median peak.
@@ -229,12 +229,12 @@ def child(kind, path, guarded):
 
 def floor_child(kind, path):
     """The guard's own two steps on this input, without the load: taking
-    the snapshot it hands the loader (for torch, the sealed memfd it maps;
-    otherwise the private copy) and scanning it with the bundled model."""
-    import mmap
-
+    the snapshot it hands the loader (for torch, all but the insides of the
+    tensor records, which the loader reads from the file; otherwise the
+    whole file) and scanning it with the bundled model."""
     from safepickle.guard.check import check_snapshot
-    from safepickle.guard.snapshot import Snapshot, read_path, sealed_copy
+    from safepickle.guard.snapshot import Snapshot, read_path
+    from safepickle.guard.zip_payloads import read_zip
 
     with open(path, "rb") as fh:
         while fh.read(1 << 24):
@@ -248,15 +248,15 @@ def floor_child(kind, path):
     t0 = time.perf_counter()
     if kind == "torch":
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        memfd, size = sealed_copy(fd, path)
-        os.close(fd)
-        snapshot = Snapshot(mmap.mmap(memfd, size, prot=mmap.PROT_READ), size, path)
+        snapshot = read_zip(fd, path)
     else:
         snapshot, fd = read_path(path)
         os.close(fd)
     t1 = time.perf_counter()
     check_snapshot(snapshot)
     t2 = time.perf_counter()
+    if kind == "torch":
+        os.close(fd)
     json.dump({"snapshot": t1 - t0, "scan": t2 - t1}, sys.stdout)
 
 
@@ -361,15 +361,15 @@ def render(args, env, rows, elapsed):
     out.append("```")
     out.append("")
     out.append("Where the guard's time goes: its two steps timed alone in fresh interpreters "
-               "(fastest of %d), without the load. snapshot: the copy the loader is handed (a "
-               "sealed memfd for torch, which maps it instead of reading the file; a private "
-               "anonymous copy otherwise); scan: the scan with the bundled model and the policy. "
-               "For pandas, numpy and the plain pickle the loader then reads the snapshot as it "
-               "would have read "
+               "(fastest of %d), without the load. snapshot: the copy the loader is handed (for "
+               "torch, everything but the insides of the tensor records, which torch then reads "
+               "from the file as a plain load does; a private anonymous copy of the whole file "
+               "otherwise); scan: the scan with the bundled model and the policy. "
+               "For torch, pandas, numpy and the plain pickle the loader then reads the snapshot "
+               "as it would have read "
                "the file, so a guarded load costs the plain load plus both steps: where "
                "(snapshot + scan)/plain is above %.2f, the time goal is out of reach of a guard "
-               "that must copy and scan before it loads, on this machine. For torch the memfd "
-               "takes the place of the reading the plain load does (torch maps it), and for "
+               "that must copy and scan before it loads, on this machine. For "
                "joblib the scan inflates the stream that the unpickler then reads in place of "
                "joblib's own decompression: there the steps replace work of the plain load, "
                "and the figures say where the time goes rather than bound it." % (

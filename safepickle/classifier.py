@@ -1,6 +1,6 @@
 """The bundled model: loaded once, on first use, and shared by every thread.
 
-The model file is XGBoost JSON written by ``safepickle._native.train`` (see
+The model file is XGBoost's UBJSON written by ``safepickle._native.train`` (see
 ``training/train.py``); ``model-meta.json`` beside it says which feature
 layout it reads, which libxgboost trained it and the threshold chosen for
 it. A model that does not match the engine is refused with a clear error
@@ -19,7 +19,7 @@ import threading
 from . import _native
 
 MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model")
-MODEL_FILE = "model.json"
+MODEL_FILE = "model.ubj"
 META_FILE = "model-meta.json"
 
 

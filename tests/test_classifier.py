@@ -28,6 +28,8 @@ from safepickle.classifier import (
     load_model,
 )
 
+from .guard_files import child_env
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 N_FEATURES = len(_native.feature_names())
 PARAMS = {"objective": "binary:logistic", "max_depth": "3", "eta": "0.3", "seed": "1",
@@ -144,7 +146,9 @@ def test_a_model_for_another_feature_count_is_refused():
     # train() always reads rows of the engine's width; build a wider model
     # by hand through the same entry point with a reshaped matrix
     half = wide.reshape(-1)[: (wide.size // N_FEATURES) * N_FEATURES]
-    model, _ = _native.train(half.reshape(-1, N_FEATURES)[:100], y, params=PARAMS, rounds=2)
+    model, _ = _native.train(
+        half.reshape(-1, N_FEATURES)[:100], y, params=PARAMS, rounds=2, model_format="json"
+    )
     text = json.loads(model)
     text["learner"]["learner_model_param"]["num_feature"] = str(N_FEATURES + 1)
     with pytest.raises(_native.ScanError, match="features"):
@@ -160,6 +164,44 @@ def test_training_is_deterministic_and_served_predictions_equal_the_trainers():
     assert np.allclose(served, preds_a, atol=1e-6)
     # it learned something: the synthetic rule is recovered
     assert np.mean((np.asarray(served) >= 0.5) == (y == 1)) > 0.9
+
+
+def test_the_model_is_saved_as_ubjson_and_as_json_alike():
+    x, y = synthetic(200, seed=3)
+    ubj, preds = _native.train(x, y, params=PARAMS, rounds=10)
+    text, _ = _native.train(x, y, params=PARAMS, rounds=10, model_format="json")
+    assert ubj[:2] == b"{L" and text[:2] == b'{"'
+    assert _native.Classifier(ubj).score_rows(x) == _native.Classifier(text).score_rows(x)
+    assert np.allclose(_native.Classifier(ubj).score_rows(x), preds, atol=1e-6)
+    with pytest.raises(ValueError, match="model_format"):
+        _native.train(x, y, params=PARAMS, rounds=1, model_format="deprecated")
+
+
+_THREADS_PROBE = """
+import ctypes, os, sys
+from safepickle import _native
+
+from safepickle.classifier import MODEL_DIR, MODEL_FILE
+
+omp = ctypes.CDLL("libgomp.so.1")
+omp.omp_set_num_threads(3)
+before = (len(os.listdir("/proc/self/task")), omp.omp_get_max_threads())
+with open(os.path.join(MODEL_DIR, MODEL_FILE), "rb") as fh:
+    _native.Classifier(fh.read())
+after = (len(os.listdir("/proc/self/task")), omp.omp_get_max_threads())
+print(before, after)
+sys.exit(0 if before == after else 1)
+"""
+
+
+def test_reading_the_model_starts_no_threads_and_leaves_openmp_as_it_was():
+    # XGBoost reads trees with OpenMP's default thread count; a pool started
+    # there would spin in every guarded process after its first scan.
+    proc = subprocess.run(
+        [sys.executable, "-c", _THREADS_PROBE], capture_output=True, text=True, timeout=120,
+        env=child_env(),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_contributions_add_up_to_the_score():
@@ -261,7 +303,7 @@ def test_the_guard_refuses_what_needs_a_model_it_cannot_read(monkeypatch):
 
 def test_a_deferred_model_for_another_feature_count_fails_at_first_use():
     x, y = synthetic(100)
-    model, _ = _native.train(x, y, params=PARAMS, rounds=2)
+    model, _ = _native.train(x, y, params=PARAMS, rounds=2, model_format="json")
     text = json.loads(model)
     text["learner"]["learner_model_param"]["num_feature"] = str(N_FEATURES + 1)
     wrong = _native.Classifier(json.dumps(text).encode(), deferred=True)

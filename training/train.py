@@ -8,7 +8,7 @@ scans every file with the engine, fits an XGBoost model through the
 libxgboost the scanner links, picks the threshold from out-of-fold scores
 (grouped by origin repository and by malicious family), and writes:
 
-- ``safepickle/model/model.json``: the booster (XGBoost JSON);
+- ``safepickle/model/model.ubj``: the booster (XGBoost UBJSON);
 - ``safepickle/model/model-meta.json``: feature layout, library version,
   digest, threshold, training counts and parameters;
 - ``tests/data/model-recorded.json``: feature rows with the booster's own

@@ -8,14 +8,15 @@
 #include "sp_features.h"
 #include "sp_train.h"
 
-const char module_train_doc[] = "train(matrix, labels, weights=None, params=None, rounds=100)\n\
-    -> (bytes, list[float])\n\
+const char module_train_doc[] = "train(matrix, labels, weights=None, params=None, rounds=100,\n\
+      model_format='ubj') -> (bytes, list[float])\n\
 \n\
 Fit a binary:logistic booster on a float32 matrix (rows x feature count,\n\
 row-major) and float32 labels (0 benign, 1 malicious), with optional float32\n\
 row weights and XGBoost parameters (a dict of str to str). Runs through the\n\
 same libxgboost C API that Classifier predicts with. Returns the model as\n\
-XGBoost JSON and the booster's own prediction for every training row.";
+XGBoost UBJSON (or JSON, with model_format='json') and the booster's own\n\
+prediction for every training row.";
 
 /* params dict -> array of (name, value) C strings owned by the dict's
  * str objects, which the caller keeps alive. */
@@ -62,8 +63,11 @@ static sp_train_param *params_from_dict(PyObject *dict, size_t *n)
 
 PyObject *module_train(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"matrix", "labels", "weights", "params", "rounds", NULL};
+    static char *kwlist[] = {"matrix", "labels",       "weights", "params",
+                             "rounds", "model_format", NULL};
     PyObject *matrix_obj, *labels_obj, *weights_obj = Py_None, *params_obj = Py_None;
+    const char *model_format = "ubj";
+    int json;
     PyObject *result = NULL, *model = NULL, *preds = NULL;
     Py_buffer matrix, labels, weights;
     int have_matrix = 0, have_labels = 0, have_weights = 0, rounds = 100;
@@ -73,9 +77,16 @@ PyObject *module_train(PyObject *module, PyObject *args, PyObject *kwargs)
     sp_error err = {0};
     sp_status status;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOi:train", kwlist, &matrix_obj, &labels_obj,
-                                     &weights_obj, &params_obj, &rounds))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOis:train", kwlist, &matrix_obj,
+                                     &labels_obj, &weights_obj, &params_obj, &rounds,
+                                     &model_format))
         return NULL;
+    if (strcmp(model_format, "ubj") != 0 && strcmp(model_format, "json") != 0) {
+        PyErr_Format(PyExc_ValueError, "model_format must be 'ubj' or 'json', not '%s'",
+                     model_format);
+        return NULL;
+    }
+    json = strcmp(model_format, "json") == 0;
     if (sp_float_buffer_get(matrix_obj, &matrix, (Py_ssize_t)cols, "matrix") < 0)
         goto done;
     have_matrix = 1;
@@ -104,7 +115,7 @@ PyObject *module_train(PyObject *module, PyObject *args, PyObject *kwargs)
 
     Py_BEGIN_ALLOW_THREADS status =
         sp_classifier_train(matrix.buf, rows, cols, labels.buf, have_weights ? weights.buf : NULL,
-                            params, n_params, rounds, &out, &err);
+                            params, n_params, rounds, json, &out, &err);
     Py_END_ALLOW_THREADS if (status != SP_OK)
     {
         if (status == SP_ERR_NOMEM)

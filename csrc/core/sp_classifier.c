@@ -1,5 +1,6 @@
 #include "sp_classifier.h"
 
+#include <dlfcn.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -90,18 +91,66 @@ static sp_status model_error(sp_error *err, const char *what)
 
 /* ---- loading ----------------------------------------------------------- */
 
+/* XGBoost reads a model's trees in parallel with OpenMP's default number of
+ * threads: the booster applies nthread only after the load. On a guard that
+ * starts a thread pool at the first scan of every process, which then spins
+ * after its one parallel region, for a read of a few milliseconds. So the
+ * load runs with one thread: the OpenMP runtime libxgboost already loaded
+ * (looked up, never loaded here) is asked to change this thread's setting
+ * only, and the setting is put back after the load. Without that runtime
+ * the load runs as the library decides. */
+typedef struct {
+    void (*set)(int);
+    int saved;
+} openmp_setting;
+
+static void openmp_serial(openmp_setting *s)
+{
+    static const char *const runtimes[] = {"libgomp.so.1", "libomp.so", "libomp.so.5"};
+    int (*get)(void) = NULL;
+
+    s->set = NULL;
+    for (size_t i = 0; i < sizeof(runtimes) / sizeof(runtimes[0]) && s->set == NULL; i++) {
+        void *lib = dlopen(runtimes[i], RTLD_LAZY | RTLD_NOLOAD);
+
+        if (lib == NULL)
+            continue;
+        *(void **)&get = dlsym(lib, "omp_get_max_threads");
+        *(void **)&s->set = dlsym(lib, "omp_set_num_threads");
+        if (get == NULL)
+            s->set = NULL;
+        /* the runtime stays loaded: libxgboost holds it */
+        dlclose(lib);
+    }
+    if (s->set == NULL)
+        return;
+    s->saved = get();
+    s->set(1);
+}
+
+static void openmp_restore(const openmp_setting *s)
+{
+    if (s->set != NULL)
+        s->set(s->saved);
+}
+
 /* Parse the model into c->booster and check that it reads our vectors;
  * on failure no booster is left behind. */
 static sp_status read_model(sp_classifier *c, const void *model, size_t len, sp_error *err)
 {
     bst_ulong model_features = 0;
+    openmp_setting omp;
     sp_status status;
+    int loaded;
 
     if (XGBoosterCreate(NULL, 0, &c->booster) != 0) {
         c->booster = NULL;
         return model_error(err, "cannot create a booster");
     }
-    if (XGBoosterLoadModelFromBuffer(c->booster, model, (bst_ulong)len) != 0) {
+    openmp_serial(&omp);
+    loaded = XGBoosterLoadModelFromBuffer(c->booster, model, (bst_ulong)len);
+    openmp_restore(&omp);
+    if (loaded != 0) {
         status = model_error(err, "cannot read the model");
         goto error;
     }

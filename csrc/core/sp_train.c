@@ -14,7 +14,7 @@ static sp_status train_error(sp_error *err, const char *what)
 
 sp_status sp_classifier_train(const float *x, size_t rows, size_t cols, const float *labels,
                               const float *weights, const sp_train_param *params, size_t n_params,
-                              int rounds, sp_train_output *out, sp_error *err)
+                              int rounds, int json, sp_train_output *out, sp_error *err)
 {
     static const char predict_config[] = "{\"type\": 0, \"training\": false, "
                                          "\"iteration_begin\": 0, \"iteration_end\": 0, "
@@ -74,7 +74,9 @@ sp_status sp_classifier_train(const float *x, size_t rows, size_t cols, const fl
         goto done;
     }
     memcpy(out->predictions, pred, rows * sizeof(float));
-    if (XGBoosterSaveModelToBuffer(booster, "{\"format\": \"json\"}", &len, &model) != 0) {
+    if (XGBoosterSaveModelToBuffer(booster,
+                                   json ? "{\"format\": \"json\"}" : "{\"format\": \"ubj\"}", &len,
+                                   &model) != 0) {
         status = train_error(err, "cannot save the model");
         goto done;
     }
