@@ -211,6 +211,19 @@ def _directory_cut_short(tmp_path):
     return path, "none"
 
 
+def _not_torch_gzip_record(tmp_path):
+    """No data.pkl: not torch's archive, so the scanner opens a record that
+    starts like a gzip file as one, and reads all of it."""
+    import gzip
+
+    member = gzip.compress(HOSTILE_PICKLE + os.urandom(2 * MB), compresslevel=1)
+    member += os.urandom(8 * MB)
+    entries = [_stored(b"archive/data/0", member), _stored(b"archive/notes", b"3\n")]
+    path = tmp_path / "plain-zip.pt"
+    path.write_bytes(zc.Archive(entries).build())
+    return path, "none"
+
+
 def _compressed_tensor(tmp_path):
     entries = zc.torch_records() + [
         zc.Entry(b"archive/data/0", os.urandom(10 * MB), method=8, flags=zc.TORCH_FLAGS)
@@ -230,6 +243,7 @@ def _compressed_tensor(tmp_path):
         _shared_local_header,
         _zip64,
         _directory_cut_short,
+        _not_torch_gzip_record,
         _compressed_tensor,
     ],
     ids=[
@@ -240,6 +254,7 @@ def _compressed_tensor(tmp_path):
         "shared-local-header",
         "zip64",
         "directory-cut-short",
+        "not-torch-gzip-record",
         "compressed-tensor",
     ],
 )

@@ -5,18 +5,18 @@ A state dict is mostly the raw bytes of its storages: stored records named
 Copying them into a snapshot before the load doubles the cost of a load
 that is itself one copy. So the guard reads everything else of the file
 into a snapshot (the directory, every local header, every pickle, the
-first page of each record and the last 128 KiB) and leaves the inside of
+first 512 bytes of each record and the last 128 KiB) and leaves the inside of
 each large storage record out, as a hole; the loader reads the holes from
 the same descriptor at load time, and everything else from the snapshot.
 
 What the scanner reads of a record it does not scan as a pickle is its
-first bytes (pickle or container magic), so holes start a page past the
-record's start. A hole is kept only when the scanner's own reading of the
-archive, on the snapshot with its holes, agrees: same end record, same
-entries, the record stored with its first bytes not those of a pickle, and
-no other structure (directory, zip64 record, another entry's header or
-data) overlapping it. Anything else and the holes are filled and the
-whole file is scanned.
+first bytes (pickle or container magic), so holes start at the first page
+boundary 512 bytes past the record's start. A hole is kept only when the
+scanner's own reading of the archive, on the snapshot with its holes,
+agrees: same end record, the record stored with its first bytes not those
+of a pickle, and no other structure (directory, zip64 record, another
+entry's header or data) overlapping it. A hole that fails is read in, and
+all of them are when the archive is read otherwise than planned.
 """
 
 import os
@@ -30,8 +30,9 @@ from .snapshot import PAGE, fill_holes, read_fd, read_with_holes
 # Where the scanner may read without an entry pointing there: the end record
 # is searched for in the last 64 KiB + 22 bytes, in 4 KiB blocks.
 TAIL = 128 * 1024
-# The scanner reads a record's magic from its first bytes (at most 512).
-HEAD = 4096
+# The scanner reads a record's magic from its first bytes: at most 262
+# (a tar header's "ustar" at 257).
+HEAD = 512
 # Holes smaller than this save less than they cost to check.
 MIN_HOLE = 256 * 1024
 # A directory larger than this is not worth parsing twice.
@@ -188,6 +189,10 @@ def holes_kept(view, layout, holes):
     when the scanner reads the archive otherwise than ``layout`` says."""
     info = _native._zip_entries(view)
     if not info["ok"] or info["eocd_offset"] != layout.eocd:
+        return []
+    if info["torch_pickle"] is None:
+        # Not an archive torch.load reads: the scanner opens its records as
+        # containers (a gzip member, a tar) and reads them whole.
         return []
     wanted = {(name, local): data for name, local, data, _length in layout.candidates}
     spans = []
