@@ -53,7 +53,9 @@ class ScannedReader(io.RawIOBase):
         self._view = snapshot.view()
         self._size = snapshot.size
         self._pos = 0
-        self._release = release and snapshot.mapped
+        # A snapshot with holes holds little beyond headers and pickles:
+        # nothing worth giving back, and every read skips the bookkeeping.
+        self._release = release and snapshot.mapped and not snapshot.holes
         self._last_end = -1
         self._run_freed_to = 0
         self._freed_starts = []
@@ -68,7 +70,7 @@ class ScannedReader(io.RawIOBase):
 
     def release_as_read(self):
         """Start giving back what is read from now on."""
-        self._release = self._snapshot.mapped
+        self._release = self._snapshot.mapped and not self._snapshot.holes
 
     # -- io.RawIOBase ----------------------------------------------------
 
