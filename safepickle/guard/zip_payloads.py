@@ -92,7 +92,8 @@ def _zip64_values(extra, fields):
 
 
 def _end_records(pread, size):
-    """(eocd offset, directory offset, directory size, zip64 record or None)."""
+    """(end record offset, directory offset, directory size, entry count,
+    zip64 end record offset or None), or None."""
     tail_len = min(size, TAIL)
     tail = pread(tail_len, size - tail_len)
     at = tail.rfind(_EOCD, 0, max(0, len(tail) - 18))
