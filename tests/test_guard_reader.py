@@ -93,6 +93,42 @@ def test_a_zip_like_access_pattern_frees_each_record():
         r.read(1)
 
 
+def test_records_read_in_order_are_given_back_whole():
+    # records a huge page and a half long, at offsets that are not aligned:
+    # what is left of one once the whole huge pages went is given back when
+    # the loader moves on to the next
+    chunk = RELEASE_CHUNK
+    record = chunk + chunk // 2
+    size = 8 * chunk
+    r = _reader(b"\x02" * size)
+    mm = r.snapshot.buffer
+    starts = list(range(100, size - record, record + 100))
+    for start in starts:
+        r.seek(start)
+        assert r.read(record) == b"\x02" * record
+    assert _resident_pages(mm) < 3 * chunk
+    first = starts[0]
+    for at in (first + 4096, first + record - 8192):
+        r.seek(at)
+        with pytest.raises(GuardError):
+            r.read(1)
+
+
+def test_stepping_back_into_a_stretch_still_reads_it():
+    # A buffered reader that read ahead is put back where its caller
+    # stopped: those bytes were copied out once but never consumed.
+    chunk = RELEASE_CHUNK
+    data = os.urandom(4 * chunk)
+    r = _reader(data)
+    r.seek(0)
+    assert r.read(chunk + 100_000) == data[: chunk + 100_000]
+    r.seek(chunk + 50_000)
+    assert r.read(100) == data[chunk + 50_000 : chunk + 50_100]
+    # ahead of the stretch, everything reads
+    r.seek(3 * chunk)
+    assert r.read() == data[3 * chunk :]
+
+
 def test_position_of_a_file_object_is_where_a_plain_load_leaves_it(tmp_path):
     path = tmp_path / "two.pkl"
     with open(path, "wb") as fh:
