@@ -15,7 +15,7 @@ import torch
 import safepickle
 from safepickle import _native
 from safepickle.errors import GuardError
-from safepickle.guard import check, zip_payloads
+from safepickle.guard import check, torch_hook, zip_payloads
 from safepickle.guard.reader import ScannedReader
 from safepickle.guard.snapshot import PAGE
 
@@ -322,6 +322,45 @@ def test_guarded_load_equals_a_plain_one(tmp_path, kwargs):
     assert loaded.keys() == expected.keys()
     for key in expected:
         assert torch.equal(loaded[key], expected[key])
+
+
+def test_open_files_get_holes_too(tmp_path, monkeypatch):
+    path = _save(tmp_path / "big.pt", _big_state())
+    taken = []
+
+    def spy(fd, name):
+        snapshot = real(fd, name)
+        taken.append(snapshot.holes if snapshot is not None else None)
+        return snapshot
+
+    real = torch_hook.with_holes
+    monkeypatch.setattr(torch_hook, "with_holes", spy)
+    with safepickle.unguarded():
+        with open(path, "rb") as fh:
+            expected = torch.load(fh)
+            plain_position = fh.tell()
+    with safepickle.guarded(mode="block"):
+        with open(path, "rb") as fh:
+            loaded = torch.load(fh)
+            assert fh.tell() == plain_position
+        # a file already read from is read whole, through the file object
+        with open(path, "rb") as fh:
+            fh.read(10)
+            fh.seek(0)
+            torch.load(fh)
+    assert len(taken) == 1 and len(taken[0]) == 4
+    for key in expected:
+        assert torch.equal(loaded[key], expected[key])
+
+
+def test_a_hostile_checkpoint_in_an_open_file_is_refused(tmp_path):
+    canary = tmp_path / "canary"
+    path = _save(tmp_path / "hostile.pt", dict(_big_state(), model=MkdirPayload(canary)))
+    with safepickle.guarded(mode="block"):
+        with open(path, "rb") as fh:
+            with pytest.raises(safepickle.UnsafePickleError):
+                torch.load(fh, weights_only=False)
+    assert not canary.exists()
 
 
 @pytest.mark.parametrize("weights_only", [False, True])

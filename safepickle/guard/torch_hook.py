@@ -1,5 +1,6 @@
 """torch.load: zip and legacy files, paths and file objects, mmap=True."""
 
+import io
 import mmap as _mmap
 import os
 import sys
@@ -8,9 +9,9 @@ from ..errors import GuardError
 from . import state
 from .check import check_snapshot, scanned_file, sync_position
 from .reader import ScannedReader
-from .snapshot import Snapshot, read_fd, sealed_copy
+from .snapshot import Snapshot, file_name, read_fd, sealed_copy
 from .wrapping import bound_arguments, original_of, wraps_loader
-from .zip_payloads import read_zip
+from .zip_payloads import read_zip, with_holes
 
 MODULE = "torch"
 
@@ -70,6 +71,29 @@ def _is_zip(fd):
     return os.pread(fd, 4, os.lseek(fd, 0, os.SEEK_CUR)) == _ZIP_MAGIC
 
 
+def _zip_file_object(f):
+    """(reader, 0) over a snapshot with holes when ``f`` is a regular file
+    holding a zip, at its start with nothing read ahead (as open() gives it);
+    (None, None) otherwise, for the whole-file path."""
+    try:
+        fd = f.fileno()
+        if f.tell() != 0 or os.lseek(fd, 0, os.SEEK_CUR) != 0:
+            return None, None
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None, None
+    if os.pread(fd, 4, 0) != _ZIP_MAGIC:
+        return None, None
+    snapshot = with_holes(fd, file_name(f))
+    if snapshot is None:
+        return None, None
+    try:
+        check_snapshot(snapshot)
+    except BaseException:
+        snapshot.close()
+        raise
+    return ScannedReader(snapshot), 0
+
+
 def make_load(original):
     @wraps_loader(original)
     def load(*args, **kwargs):
@@ -108,7 +132,9 @@ def make_load(original):
                     reader.close()
             finally:
                 os.close(fd)
-        reader, start = scanned_file(f)
+        reader, start = _zip_file_object(f)
+        if reader is None:
+            reader, start = scanned_file(f)
         try:
             with state.inside_guarded_load():
                 return call(reader)

@@ -233,12 +233,13 @@ def holes_kept(view, layout, holes):
 MIN_FILE = 8 << 20
 
 
-def read_zip(fd, name):
-    """A snapshot of the zip open at ``fd`` (at offset 0), with holes where
-    no verdict can depend on the bytes, or without when none qualify."""
+def with_holes(fd, name):
+    """A snapshot with holes of the whole regular file ``fd`` (read with
+    pread: its offset does not matter and does not move), or None when it
+    is small, not a zip this parser reads, or has no hole to leave out."""
     st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or st.st_size < MIN_FILE or os.lseek(fd, 0, os.SEEK_CUR):
-        return read_fd(fd, name)
+    if not stat.S_ISREG(st.st_mode) or st.st_size < MIN_FILE:
+        return None
     size = st.st_size
     try:
         layout = read_layout(lambda n, offset: os.pread(fd, n, offset), size)
@@ -246,7 +247,7 @@ def read_zip(fd, name):
         layout = None
     holes = holes_of(layout, size) if layout is not None else []
     if not holes:
-        return read_fd(fd, name)
+        return None
     snapshot = read_with_holes(fd, size, holes, name)
     try:
         view = snapshot.view()
@@ -259,3 +260,10 @@ def read_zip(fd, name):
         snapshot.close()
         raise
     return snapshot
+
+
+def read_zip(fd, name):
+    """A snapshot of the zip open at ``fd``, from its offset (0 for holes):
+    with holes where no verdict can depend on the bytes, or whole."""
+    snapshot = with_holes(fd, name) if os.lseek(fd, 0, os.SEEK_CUR) == 0 else None
+    return snapshot if snapshot is not None else read_fd(fd, name)
