@@ -14,7 +14,7 @@ from ..errors import UnscannableError
 from . import state
 from .check import check_snapshot, scanned_file, scanned_path, sync_position
 from .joblib_stream import decompressed
-from .reader import BufferedScannedReader, ScannedReader, buffered
+from .reader import SCANNED_READERS, ScannedReader, buffered
 from .wrapping import bound_arguments, original_of, wraps_loader
 
 MODULE = "joblib"
@@ -127,9 +127,7 @@ def _load_checked(original, numpy_pickle, reader, bound, call):
 def guarded_numpy_unpickler_init(original_init):
     @functools.wraps(original_init)
     def __init__(self, filename, file_handle, *args, **kwargs):
-        if not state.passes_through() and not isinstance(
-            file_handle, (ScannedReader, BufferedScannedReader)
-        ):
+        if not state.passes_through() and not isinstance(file_handle, SCANNED_READERS):
             file_handle, _ = scanned_file(file_handle)
         original_init(self, filename, file_handle, *args, **kwargs)
 

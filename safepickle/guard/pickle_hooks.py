@@ -8,7 +8,7 @@ import pickle
 
 from . import callers, state
 from .check import scanned_bytes, scanned_file, sync_position
-from .reader import BufferedScannedReader, ScannedReader, buffered
+from .reader import SCANNED_READERS, BufferedScannedReader, ScannedReader, buffered
 
 # The real functions, taken before anything here is patched.
 C_LOAD = _pickle.load
@@ -22,7 +22,7 @@ PY_UNPICKLER_LOAD = pickle._Unpickler.load
 
 
 def _unchecked(file):
-    return state.passes_through() or isinstance(file, (ScannedReader, BufferedScannedReader))
+    return state.passes_through() or isinstance(file, SCANNED_READERS)
 
 
 def guarded_load(original):

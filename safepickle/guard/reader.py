@@ -56,9 +56,7 @@ class ScannedReader(io.RawIOBase):
         self._view = snapshot.view()
         self._size = snapshot.size
         self._pos = 0
-        # A snapshot with holes holds little beyond headers and pickles:
-        # nothing worth giving back, and every read skips the bookkeeping.
-        self._release = release and snapshot.mapped and not snapshot.holes
+        self._release = release and self._can_release()
         self._last_end = -1
         self._run_start = 0
         self._run_freed_to = 0
@@ -74,7 +72,12 @@ class ScannedReader(io.RawIOBase):
 
     def release_as_read(self):
         """Start giving back what is read from now on."""
-        self._release = self._snapshot.mapped and not self._snapshot.holes
+        self._release = self._can_release()
+
+    def _can_release(self):
+        # A snapshot with holes holds little beyond headers and pickles:
+        # nothing worth giving back, and every read skips the bookkeeping.
+        return self._snapshot.mapped and not self._snapshot.holes
 
     # -- io.RawIOBase ----------------------------------------------------
 
@@ -279,6 +282,10 @@ class BufferedScannedReader(io.BufferedReader):
 
     def __init__(self, reader):
         super().__init__(reader, buffer_size=UNPICKLER_BUFFER)
+
+
+# What hooks hand a loader: its input is scanned already.
+SCANNED_READERS = (ScannedReader, BufferedScannedReader)
 
 
 @contextlib.contextmanager

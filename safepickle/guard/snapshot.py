@@ -252,9 +252,7 @@ def read_with_holes(fd, size, holes, name):
         with memoryview(mm) as view:
             at = 0
             for start, end in list(holes) + [(size, size)]:
-                for off in range(at, start, _CHUNK):
-                    stop = min(start, off + _CHUNK)
-                    pread_into(fd, view[off:stop], off, name)
+                pread_into(fd, view[at:start], at, name)
                 at = end
     except BaseException:
         mm.close()
@@ -267,11 +265,8 @@ def fill_holes(snapshot, keep=()):
     keep = set(keep)
     with memoryview(snapshot.buffer) as view:
         for start, end in snapshot.holes:
-            if (start, end) in keep:
-                continue
-            for off in range(start, end, _CHUNK):
-                stop = min(end, off + _CHUNK)
-                pread_into(snapshot.fd, view[off:stop], off, snapshot.name)
+            if (start, end) not in keep:
+                pread_into(snapshot.fd, view[start:end], start, snapshot.name)
     snapshot.holes = tuple(h for h in snapshot.holes if h in keep)
 
 

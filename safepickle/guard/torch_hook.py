@@ -81,7 +81,7 @@ def _zip_file_object(f):
             return None, None
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
         return None, None
-    if os.pread(fd, 4, 0) != _ZIP_MAGIC:
+    if not _is_zip(fd):
         return None, None
     snapshot = with_holes(fd, file_name(f))
     if snapshot is None:

@@ -33,6 +33,8 @@ TAIL = 128 * 1024
 # The scanner reads a record's magic from its first bytes: at most 262
 # (a tar header's "ustar" at 257).
 HEAD = 512
+# Below this a file is read whole: holes would save less than the look.
+MIN_FILE = 8 << 20
 # Holes smaller than this save less than they cost to check.
 MIN_HOLE = 256 * 1024
 # A directory larger than this is not worth parsing twice.
@@ -228,9 +230,6 @@ def holes_kept(view, layout, holes):
             kept.append((h0, h1))
     return kept
 
-
-# Below this a file is read whole: holes would save less than the look.
-MIN_FILE = 8 << 20
 
 
 def with_holes(fd, name):
