@@ -20,12 +20,14 @@
 #include "debug_zip.h"
 #include "decision_convert.h"
 #include "module_state.h"
+#include "payload_walk.h"
 #include "report_convert.h"
 #include "scan_limits.h"
 #include "sp_arena.h"
 #include "sp_decide.h"
 #include "sp_features.h"
 #include "sp_format.h"
+#include "sp_holes.h"
 #include "sp_opcodes.h"
 #include "sp_scan.h"
 #include "sp_status.h"
@@ -124,7 +126,8 @@ done:
 }
 
 PyDoc_STRVAR(module_scan_doc, "scan(buffer, limits=None, detail=True, classifier=None,\n\
-     threshold=0.5, explain=False, record_features=False, report='full') -> dict\n\
+     threshold=0.5, explain=False, record_features=False, report='full',\n\
+     holes=None) -> dict\n\
 \n\
 Scan a bytes-like object without running it and return the report dict\n\
 described in docs/report-schema.md. limits is None or a dict overriding\n\
@@ -137,18 +140,81 @@ record_features, every record carries its own feature vector.\n\
 report='verdict' returns the compact report instead (verdict, score,\n\
 decided_by, reasons, globals, format, input_len, limit_hit,\n\
 feature_version): the same verdict without the trace, for callers that\n\
-only decide whether to load. Raises\n\
+only decide whether to load. holes (report='verdict' only): sorted,\n\
+disjoint (start, end) ranges of the buffer left unread, none before\n\
+HOLE_FILE_HEAD; the report then says in holes_touched whether the verdict\n\
+relied on any of their bytes (see csrc/core/sp_holes.h). Raises\n\
 ScanError when the core fails and MemoryError when it runs out of memory.");
+
+/* holes: a sequence of (start, end) offsets into the buffer, sorted and
+ * disjoint, past the head format checks read. */
+static int holes_from_object(PyObject *obj, const uint8_t *data, size_t len, sp_holes *h)
+{
+    PyObject *seq = PySequence_Fast(obj, "holes must be a sequence of (start, end) pairs");
+    Py_ssize_t n;
+    uint64_t prev_end = 0;
+    uintptr_t *lo = NULL, *hi = NULL;
+
+    if (seq == NULL)
+        return -1;
+    n = PySequence_Fast_GET_SIZE(seq);
+    lo = PyMem_RawMalloc(sizeof(*lo) * (size_t)(n ? n : 1));
+    hi = PyMem_RawMalloc(sizeof(*hi) * (size_t)(n ? n : 1));
+    h->taken_by = PyMem_RawCalloc((size_t)(n ? n : 1), sizeof(*h->taken_by));
+    if (lo == NULL || hi == NULL || h->taken_by == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned long long start, end;
+
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i),
+                              "KK;holes must be (start, end) pairs", &start, &end))
+            goto error;
+        if (start < SP_HOLE_FILE_HEAD || start < prev_end || end <= start || end > len) {
+            PyErr_Format(PyExc_ValueError,
+                         "hole (%llu, %llu): holes must be sorted, disjoint, non-empty, start at "
+                         "or after byte %llu and end inside the buffer",
+                         start, end, (unsigned long long)SP_HOLE_FILE_HEAD);
+            goto error;
+        }
+        lo[i] = (uintptr_t)(data + start);
+        hi[i] = (uintptr_t)(data + end);
+        prev_end = end;
+    }
+    Py_DECREF(seq);
+    h->lo = lo;
+    h->hi = hi;
+    h->n = (size_t)n;
+    return 0;
+
+error:
+    Py_DECREF(seq);
+    PyMem_RawFree(lo);
+    PyMem_RawFree(hi);
+    PyMem_RawFree(h->taken_by);
+    h->taken_by = NULL;
+    return -1;
+}
+
+static void holes_free(sp_holes *h)
+{
+    PyMem_RawFree((void *)h->lo);
+    PyMem_RawFree((void *)h->hi);
+    PyMem_RawFree(h->taken_by);
+}
 
 static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"buffer",  "limits",          "detail", "classifier", "threshold",
-                             "explain", "record_features", "report", NULL};
+                             "explain", "record_features", "report", "holes",      NULL};
     int detail = 1, explain = 0, record_features = 0, compact = 0;
     const char *report_mode = "full";
     double threshold = 0.5;
     module_state *st = get_state(module);
     PyObject *source, *limits_obj = Py_None, *classifier_obj = Py_None, *report = NULL;
+    PyObject *holes_obj = Py_None;
+    sp_holes holes = {0};
     Py_buffer view;
     int have_view = 0;
     sp_limits limits;
@@ -162,14 +228,19 @@ static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
     size_t n_features = sp_feature_count();
     sp_status status = SP_OK;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OpOdpps:scan", kwlist, &source, &limits_obj,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OpOdppsO:scan", kwlist, &source, &limits_obj,
                                      &detail, &classifier_obj, &threshold, &explain,
-                                     &record_features, &report_mode))
+                                     &record_features, &report_mode, &holes_obj))
         return NULL;
     if (strcmp(report_mode, "verdict") == 0) {
         compact = 1;
     } else if (strcmp(report_mode, "full") != 0) {
         PyErr_Format(PyExc_ValueError, "report must be 'full' or 'verdict', not '%s'", report_mode);
+        return NULL;
+    }
+    if (holes_obj != Py_None && !compact) {
+        /* the full report shows values, holes included */
+        PyErr_SetString(PyExc_ValueError, "holes needs report='verdict'");
         return NULL;
     }
     if (compact && record_features) {
@@ -199,6 +270,11 @@ static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
     const uint8_t *data = view.buf ? (const uint8_t *)view.buf : empty;
     size_t len = (size_t)view.len;
 
+    if (holes_obj != Py_None) {
+        if (holes_from_object(holes_obj, data, len, &holes) < 0)
+            goto done;
+        limits.holes = &holes;
+    }
     out.verdict = &verdict;
     memset(&err, 0, sizeof(err));
 
@@ -211,6 +287,9 @@ static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
     /* The result points into the buffer: convert before releasing it. */
     if (compact) {
         report = sp_verdict_report_from_file(file, len, out.verdict);
+        if (report != NULL && limits.holes != NULL &&
+            PyDict_SetItemString(report, "holes_touched", holes.touched ? Py_True : Py_False) < 0)
+            Py_CLEAR(report);
         goto done;
     }
     report = sp_report_from_file(file, len, out.features, n_features, out.verdict, detail);
@@ -222,6 +301,7 @@ done:
     if (file != NULL)
         sp_file_free(file);
     scan_outputs_free(&out);
+    holes_free(&holes);
     if (have_view)
         PyBuffer_Release(&view);
     return report;
@@ -371,8 +451,8 @@ static PyMethodDef module_methods[] = {
     {"library_versions", module_library_versions, METH_NOARGS, module_library_versions_doc},
     {"release_memory", module_release_memory, METH_NOARGS, module_release_memory_doc},
     {"kept_memory", module_kept_memory, METH_NOARGS, module_kept_memory_doc},
-    SP_TRAIN_METHODS SP_DEBUG_PLAIN_METHODS SP_DEBUG_TEXT_METHODS SP_DEBUG_UNWRAP_METHODS
-        SP_DEBUG_ZIP_METHODS{NULL, NULL, 0, NULL}};
+    SP_PAYLOAD_WALK_METHODS SP_TRAIN_METHODS SP_DEBUG_PLAIN_METHODS SP_DEBUG_TEXT_METHODS
+        SP_DEBUG_UNWRAP_METHODS SP_DEBUG_ZIP_METHODS{NULL, NULL, 0, NULL}};
 
 /* ---- module life cycle ------------------------------------------------ */
 
@@ -389,6 +469,11 @@ static int module_exec(PyObject *module)
     if (PyModule_AddObjectRef(module, "ScanError", st->ScanError) < 0)
         return -1;
     if (Classifier_add_type(module) < 0)
+        return -1;
+    /* where holes may start: past the head of a payload and of the file
+     * that the scan reads (sp_holes.h) */
+    if (PyModule_AddIntConstant(module, "HOLE_HEAD", (long)SP_HOLE_HEAD) < 0 ||
+        PyModule_AddIntConstant(module, "HOLE_FILE_HEAD", (long)SP_HOLE_FILE_HEAD) < 0)
         return -1;
     if (PyModule_AddIntConstant(module, "FEATURE_VERSION", SP_FEATURE_VERSION) < 0)
         return -1;

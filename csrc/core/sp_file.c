@@ -9,6 +9,7 @@
 #include "sp_bytes.h"
 #include "sp_decompress.h"
 #include "sp_format.h"
+#include "sp_holes.h"
 #include "sp_npy.h"
 #include "sp_tar.h"
 #include "sp_zip.h"
@@ -680,6 +681,10 @@ static sp_status scan_into(sp_file *f, const uint8_t *data, size_t len, const sp
 
     fmt = sp_detect_format(data, len);
     codec = sp_detect_codec(data, len);
+    if (fmt != SP_FMT_RAW_PICKLE || codec != SP_CODEC_NONE)
+        /* holes are for the payloads of a pickle read as a pickle: the
+         * readers of containers and codecs do not account for them */
+        sp_holes_touch(limits->holes);
     switch (fmt) {
     case SP_FMT_ZIP:
         st = scan_zip(f, data, len, limits, err);

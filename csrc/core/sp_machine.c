@@ -20,6 +20,7 @@
 #include "sp_bytes.h"
 #include "sp_capability.h"
 #include "sp_compat.h"
+#include "sp_holes.h"
 #include "sp_machine_internal.h"
 #include "sp_semantic.h"
 #include "sp_text.h"
@@ -1268,6 +1269,8 @@ static int slot_equal(const sp_machine *m, const sp_slot *a, const sp_slot *b, i
         return 1;
     case SP_V_STR:
     case SP_V_BYTES:
+        if (a->len == b->len && ((a->flags | b->flags) & SP_VF_HOLED))
+            sp_holes_touch(m->lim->holes);
         return a->len == b->len && memcmp(a->u.p, b->u.p, (size_t)a->len) == 0;
     case SP_V_BIGINT:
         return -1;
@@ -1621,6 +1624,8 @@ static int extension_code(sp_machine *m, const sp_slot *code, int64_t *value, in
         return str_code(m, code->u.p, (size_t)code->len, value, big);
     case SP_V_BYTES:
     case SP_V_BYTEARRAY:
+        if (code->flags & SP_VF_HOLED)
+            sp_holes_touch(m->lim->holes);
         return text_code(m, code->u.p, (size_t)code->len, value, big);
     case SP_V_NONE:
     case SP_V_TUPLE:
@@ -1890,6 +1895,8 @@ static int load_counted_binbytes(sp_machine *m, int nbytes, uint8_t kind)
     SP_TRY(read_size(m, nbytes, &size, kind == SP_V_BYTES ? "BINBYTES" : "BYTEARRAY8"));
     SP_TRY(read_bytes(m, size, &p));
     SP_TRY(string_too_long(m, size));
+    if (m->reading && sp_holes_take(m->lim->holes, m->reading, p, size))
+        return push_text(m, kind, p, size, SP_VF_HOLED);
     return push_text(m, kind, p, size, 0);
 }
 
@@ -2202,6 +2209,7 @@ sp_status sp_machine_run(sp_result *result, const sp_limits *limits, uint64_t of
     m.buf = result->input;
     m.len = result->input_len;
     m.pos = offset;
+    m.reading = sp_holes_begin(limits->holes);
     stream->start = offset;
     stream->end_kind = SP_END_STOP;
 
@@ -2244,6 +2252,9 @@ sp_status sp_machine_run(sp_result *result, const sp_limits *limits, uint64_t of
         if (m.arena->exhausted && !m.done)
             out_of_memory(&m);
     }
+    if (m.reading)
+        sp_holes_end(limits->holes, m.reading, m.buf + offset,
+                     stream->end_kind == SP_END_STOP ? m.buf + stream->end : NULL);
     sp_memo_free(&m);
     if (m.empty_tuple != NULL) {
         sp_slot held = make_container(m.empty_tuple);

@@ -49,8 +49,9 @@ typedef struct sp_machine {
     const uint8_t *buf;
     uint64_t len;
     uint64_t pos;
-    uint64_t op_off; /* offset of the opcode being executed */
-    int op_index;    /* its dense index */
+    uint64_t op_off;  /* offset of the opcode being executed */
+    uint32_t reading; /* this run's id among readings of the holes, or 0 */
+    int op_index;     /* its dense index */
     int done;
 
     sp_slot *stack;

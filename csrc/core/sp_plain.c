@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "sp_bytes.h"
+#include "sp_holes.h"
 #include "sp_machine_internal.h"
 #include "sp_opcodes.h"
 #include "sp_plain.h"
@@ -61,7 +62,8 @@ typedef struct plain {
     uint64_t start, len, pos, frame_end;
     uint8_t proto; /* PROTO's argument: only the first opcode may be one */
     const sp_limits *lim;
-    uint64_t bytes; /* held by the arrays below, against max_alloc */
+    uint32_t reading; /* among readings of the holes (sp_holes.h), or 0 */
+    uint64_t bytes;   /* held by the arrays below, against max_alloc */
 
     uint32_t *stack;
     uint32_t sp, stack_cap;
@@ -282,6 +284,10 @@ HOT int text(plain *w, int nbytes, int vkind)
         return -1;
     if (vkind == SP_V_STR && !sp_utf8_valid(p, (size_t)size, 1))
         return -1;
+    /* nothing after this reads a value of the walk: a hole in it stays
+     * unread */
+    if (vkind != SP_V_STR && w->reading)
+        sp_holes_take(w->lim->holes, w->reading, p, size);
     return push(w, vkind == SP_V_BYTEARRAY ? PK_BYTEARRAY : PK_SCALAR | PK_HASHABLE);
 }
 
@@ -590,6 +596,7 @@ int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_strea
     w.len = res->input_len;
     w.start = w.pos = offset;
     w.lim = lim;
+    w.reading = sp_holes_begin(lim->holes);
     w.first_stack = first_stack;
     w.first_marks = first_marks;
     w.first_memo = first_memo;
@@ -628,6 +635,8 @@ int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_strea
         return 0;
     }
 
+    if (w.reading)
+        sp_holes_end(lim->holes, w.reading, w.buf + offset, w.buf + w.pos);
     root->ops_used += n_ops;
     root->plain_streams++;
     st->start = offset;

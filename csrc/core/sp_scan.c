@@ -11,6 +11,7 @@
 
 #include "sp_capability.h"
 #include "sp_decide.h"
+#include "sp_holes.h"
 #include "sp_machine_internal.h"
 #include "sp_plain.h"
 #include "sp_scan.h"
@@ -34,6 +35,7 @@ void sp_limits_default(sp_limits *limits)
     limits->max_nesting = 4;
     limits->max_depth = 10000;
     limits->verdict_only = 0;
+    limits->holes = NULL;
 }
 
 static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *err);
@@ -116,9 +118,12 @@ static sp_status add_nested(sp_result *res, const sp_limits *limits, sp_stream *
 }
 
 /* The bytes a str/bytes value would hand to pickle.loads. */
-static const uint8_t *payload_bytes(sp_result *res, const sp_slot *v, uint64_t *len)
+static const uint8_t *payload_bytes(sp_result *res, const sp_limits *limits, const sp_slot *v,
+                                    uint64_t *len)
 {
     if (v->kind == SP_V_BYTES || v->kind == SP_V_BYTEARRAY) {
+        if (v->flags & SP_VF_HOLED)
+            sp_holes_touch(limits->holes);
         *len = v->len;
         return v->u.p;
     }
@@ -147,7 +152,7 @@ static sp_status search_value(sp_result *res, const sp_limits *limits, sp_stream
         const uint8_t *data;
 
         root->nested_attempts++;
-        data = payload_bytes(res, v, &len);
+        data = payload_bytes(res, limits, v, &len);
         if (data != NULL) {
             uint64_t offset = data >= res->input && data < res->input + res->input_len
                                   ? (uint64_t)(data - res->input)
@@ -208,7 +213,8 @@ static sp_status find_nested(sp_result *res, const sp_limits *limits, sp_stream 
             if (up->args.kind == SP_V_TUPLE) {
                 for (uint32_t k = 0; k < up->args.u.obj->n_kept && k < 3; k++) {
                     uint64_t len;
-                    const uint8_t *data = payload_bytes(res, &up->args.u.obj->items[k], &len);
+                    const uint8_t *data =
+                        payload_bytes(res, limits, &up->args.u.obj->items[k], &len);
 
                     if (data == NULL)
                         continue;
@@ -221,7 +227,7 @@ static sp_status find_nested(sp_result *res, const sp_limits *limits, sp_stream 
             continue;
         }
         uint64_t len;
-        const uint8_t *data = payload_bytes(res, arg0, &len);
+        const uint8_t *data = payload_bytes(res, limits, arg0, &len);
         if (data == NULL)
             continue;
         status = add_nested(res, limits, st, SP_NESTED_LOADS_ARG, i, c->offset, data, len, err);

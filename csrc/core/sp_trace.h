@@ -151,6 +151,9 @@ typedef struct sp_limits {
      * data may skip the trace (sp_plain.c). Not settable from Python's
      * limits dict; scan(report="verdict") sets it. */
     uint8_t verdict_only;
+    /* Not a cap: parts of the input the caller left unread (sp_holes.h),
+     * NULL for none. The scan records there whether it relied on them. */
+    struct sp_holes *holes;
 } sp_limits;
 
 void sp_limits_default(sp_limits *limits);

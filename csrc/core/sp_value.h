@@ -49,6 +49,9 @@ typedef enum sp_vkind {
  * judged where the slot is made: later readers (containers, the nested
  * search) would otherwise go back to bytes long out of the cache. */
 #define SP_VF_PICKLE_LIKE 0x10
+/* bytes/bytearray whose payload holds a hole the caller left unread
+ * (sp_holes.h): whatever reads the payload past its head must say so */
+#define SP_VF_HOLED 0x20
 
 typedef struct sp_obj sp_obj;
 
