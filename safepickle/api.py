@@ -104,6 +104,19 @@ def scan(
             f"not {type(source).__name__}"
         )
 
+    result, _touched = _scan_data(
+        data, path, where, limits, detail, model, threshold, explain, report
+    )
+    return result
+
+
+def _scan_data(
+    data, path, where, limits, detail, model, threshold, explain, report, holes=None
+):
+    """(Report, holes touched) for ``data``: the scan behind scan().
+    ``holes`` (report="verdict" only) are ranges of ``data`` left unread;
+    holes touched says whether the verdict relied on any of their bytes
+    (None without holes)."""
     classifier = None
     if model:
         try:
@@ -122,7 +135,9 @@ def scan(
             threshold=0.5 if threshold is None else threshold,
             explain=explain,
             report=report,
+            holes=holes,
         )
     except _native.ScanError as exc:
         raise ScanError(where, str(exc)) from exc
-    return Report(raw, path=path)
+    touched = raw.pop("holes_touched", None)
+    return Report(raw, path=path), touched

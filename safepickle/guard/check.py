@@ -3,12 +3,21 @@
 import os
 
 from .. import _native
-from ..api import scan
+from ..api import _scan_data
 from ..errors import ScanError
 from . import state
 from .policy import judge, refuse_unreadable
 from .reader import ScannedReader
-from .snapshot import from_bytes, read_file_object, read_path
+from .snapshot import (
+    file_name,
+    fill_holes,
+    from_bytes,
+    read_fd,
+    read_file_object,
+    read_path,
+    regular_fd,
+)
+from .stream_payloads import with_holes
 
 # Called between the verdict and the load; tests set it to act exactly
 # there (rewrite or replace the file) and prove that changes nothing.
@@ -18,15 +27,12 @@ _after_verdict = None
 def check_snapshot(snapshot, policy=None):
     """Scan ``snapshot`` and raise, warn or return as the policy says."""
     policy = policy if policy is not None else state.current_policy()
-    view = snapshot.view()
     try:
-        # the policy reads the verdict, score, reasons and globals only
-        report = scan(view, detail=False, report="verdict")
+        report = _verdict(snapshot)
     except ScanError as exc:
         refuse_unreadable(snapshot.name, exc.reason, policy)
         return None
     finally:
-        view.release()
         # the loader comes next and wants the memory the scan kept for the
         # next scan
         _native.release_memory()
@@ -35,6 +41,38 @@ def check_snapshot(snapshot, policy=None):
     if _after_verdict is not None:
         _after_verdict(snapshot)
     return report
+
+
+def _scan_view(snapshot, holes):
+    view = snapshot.view()
+    try:
+        # the policy reads the verdict, score, reasons and globals only
+        return _scan_data(
+            view, None, snapshot.name, None, False, True, None, False, "verdict", holes
+        )
+    finally:
+        view.release()
+
+
+def _verdict(snapshot):
+    """The compact report of ``snapshot``. Holes the scan must vouch for
+    stay out only when it relied on none of their bytes; otherwise they
+    are read in and the snapshot is scanned again, whole."""
+    if snapshot.scan_checks_holes:
+        report, touched = _scan_view(snapshot, list(snapshot.holes))
+        snapshot.scan_checks_holes = False
+        if not touched:
+            return report
+        fill_holes(snapshot)
+    report, _touched = _scan_view(snapshot, None)
+    return report
+
+
+def read_pickle_fd(fd, name):
+    """A snapshot of the pickle in regular file ``fd`` from offset 0, with
+    its large payloads left out for the scan to vouch for, or whole."""
+    snapshot = with_holes(fd, name) if os.lseek(fd, 0, os.SEEK_CUR) == 0 else None
+    return snapshot if snapshot is not None else read_fd(fd, name)
 
 
 def scanned_path(path, release=True, check=True):
@@ -52,9 +90,17 @@ def scanned_path(path, release=True, check=True):
     return ScannedReader(snapshot, release=release), fd
 
 
-def scanned_file(fh, release=True, check=True, policy=None):
-    """(reader, start): a reader over the checked rest of a file object."""
-    snapshot, start = read_file_object(fh)
+def scanned_file(fh, release=True, check=True, policy=None, payload_holes=False):
+    """(reader, start): a reader over the checked rest of a file object.
+    With ``payload_holes``, a regular file at its start with nothing read
+    ahead (what a pickle loader expects) may keep its large payloads out of
+    the snapshot (stream_payloads.py)."""
+    snapshot = None
+    fd = regular_fd(fh) if payload_holes else None
+    if fd is not None:
+        snapshot, start = with_holes(fd, file_name(fh)), 0
+    if snapshot is None:
+        snapshot, start = read_file_object(fh)
     try:
         if check:
             check_snapshot(snapshot, policy)

@@ -5,9 +5,10 @@ compressed file is decompressed once (pandas_stream.py)."""
 import os
 
 from . import state
-from .check import check_snapshot, scanned_file, scanned_path, sync_position
+from .check import check_snapshot, read_pickle_fd, scanned_file, sync_position
 from .pandas_stream import decompressed
 from .reader import ScannedReader
+from .snapshot import read_fd
 from .wrapping import bound_arguments, original_of, wraps_loader
 
 MODULE = "pandas"
@@ -41,9 +42,18 @@ def make_load(original):
         if compression is None or isinstance(compression, str):
             # pandas infers it from the name, which the reader does not have
             compression = common.infer_compression(source, compression)
+        fd = None
         if _is_local_path(source):
-            reader, fd = scanned_path(source, check=False)
-            os.close(fd)
+            fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                # uncompressed, the payloads may stay in the file: it is
+                # open until the load is over
+                name = os.fsdecode(source)
+                snapshot = read_pickle_fd(fd, name) if compression is None else read_fd(fd, name)
+            except BaseException:
+                os.close(fd)
+                raise
+            reader = ScannedReader(snapshot)
             start = None
         elif hasattr(source, "read"):
             reader, start = scanned_file(source, check=False)
@@ -69,6 +79,8 @@ def make_load(original):
             if start is not None:
                 sync_position(source, start, reader)
             reader.close()
+            if fd is not None:
+                os.close(fd)
 
     return read_pickle
 

@@ -36,7 +36,8 @@ def guarded_load(original):
         if callers.trusted(policy, 1):
             with state.inside_guarded_load():
                 return original(file, **kwargs)
-        reader, start = scanned_file(file, policy=policy)
+        # the file stays open for the load: its payloads may be read from it
+        reader, start = scanned_file(file, policy=policy, payload_holes=True)
         try:
             with buffered(reader) as source:
                 return original(source, **kwargs)

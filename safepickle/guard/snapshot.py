@@ -27,19 +27,22 @@ class Snapshot:
     """``size`` bytes of an input, in ``buffer`` (bytes or an anonymous
     private mmap). ``name`` is what error messages call the input.
 
-    ``holes`` (sorted, disjoint (start, end) ranges) are bytes no verdict
-    depends on (zip_payloads.py), left unread: they read as zeros here and
-    a reader takes them from descriptor ``fd`` instead."""
+    ``holes`` (sorted, disjoint (start, end) ranges) are bytes left
+    unread: they read as zeros here and a reader takes them from
+    descriptor ``fd`` instead. Either no verdict can depend on them
+    (zip_payloads.py checked), or ``scan_checks_holes`` is set and the
+    scan must say so before they may stay out (stream_payloads.py)."""
 
-    __slots__ = ("buffer", "size", "name", "mapped", "holes", "fd")
+    __slots__ = ("buffer", "size", "name", "mapped", "holes", "fd", "scan_checks_holes")
 
-    def __init__(self, buffer, size, name, holes=(), fd=None):
+    def __init__(self, buffer, size, name, holes=(), fd=None, scan_checks_holes=False):
         self.buffer = buffer
         self.size = size
         self.name = name
         self.mapped = isinstance(buffer, mmap.mmap)
         self.holes = tuple(holes)
         self.fd = fd
+        self.scan_checks_holes = scan_checks_holes
 
     def view(self):
         return memoryview(self.buffer)[: self.size]
@@ -193,6 +196,21 @@ def read_file_object(fh):
         start = hint = None
     readinto = getattr(fh, "readinto", None)
     return _from_stream(hint, readinto, fh.read, name), start
+
+
+def regular_fd(fh):
+    """The descriptor of a file object that is a regular file at its start
+    with nothing read ahead (as open() gives it), else None: only then do
+    its descriptor's bytes from offset 0 equal what the object would read."""
+    try:
+        fd = fh.fileno()
+        if fh.tell() != 0 or os.lseek(fd, 0, os.SEEK_CUR) != 0:
+            return None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return fd
 
 
 def _size_left(fh, start):

@@ -1,6 +1,5 @@
 """torch.load: zip and legacy files, paths and file objects, mmap=True."""
 
-import io
 import mmap as _mmap
 import os
 import sys
@@ -9,7 +8,7 @@ from ..errors import GuardError
 from . import state
 from .check import check_snapshot, scanned_file, sync_position
 from .reader import ScannedReader
-from .snapshot import Snapshot, file_name, read_fd, sealed_copy
+from .snapshot import Snapshot, file_name, read_fd, regular_fd, sealed_copy
 from .wrapping import bound_arguments, original_of, wraps_loader
 from .zip_payloads import read_zip, with_holes
 
@@ -75,13 +74,8 @@ def _zip_file_object(f):
     """(reader, 0) over a snapshot with holes when ``f`` is a regular file
     holding a zip, at its start with nothing read ahead (as open() gives it);
     (None, None) otherwise, for the whole-file path."""
-    try:
-        fd = f.fileno()
-        if f.tell() != 0 or os.lseek(fd, 0, os.SEEK_CUR) != 0:
-            return None, None
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        return None, None
-    if not _is_zip(fd):
+    fd = regular_fd(f)
+    if fd is None or not _is_zip(fd):
         return None, None
     snapshot = with_holes(fd, file_name(f))
     if snapshot is None:
