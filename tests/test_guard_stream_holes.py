@@ -320,6 +320,20 @@ def test_pickle_load_of_an_open_file_keeps_them_too(tmp_path, verdicts):
     assert len(verdicts[0]) == 2 and verdicts[1] == ()
 
 
+def test_an_unpickler_reads_its_holes_from_a_descriptor_of_its_own(tmp_path, verdicts):
+    arrays = {"a": np.arange(3_000_000, dtype=np.float64)}
+    path = tmp_path / "arrays.pkl"
+    path.write_bytes(pickle.dumps(arrays, protocol=5))
+    with safepickle.guarded(mode="block"):
+        with open(path, "rb") as fh:
+            unpickler = pickle.Unpickler(fh)
+        # the caller's file is closed and its number free for the next open
+        with open(os.devnull, "rb"):
+            loaded = unpickler.load()
+    assert len(verdicts[0]) == 1
+    assert np.array_equal(loaded["a"], arrays["a"])
+
+
 def test_a_file_already_read_from_is_read_whole(tmp_path, verdicts):
     path = tmp_path / "arrays.pkl"
     path.write_bytes(pickle.dumps({"a": np.arange(3_000_000)}, protocol=5))

@@ -98,7 +98,18 @@ def scanned_file(fh, release=True, check=True, policy=None, payload_holes=False)
     snapshot = None
     fd = regular_fd(fh) if payload_holes else None
     if fd is not None:
-        snapshot, start = with_holes(fd, file_name(fh)), 0
+        # the reader may outlive the load call (an Unpickler loads later):
+        # its holes are read from a descriptor of its own
+        fd = os.dup(fd)
+        try:
+            snapshot, start = with_holes(fd, file_name(fh)), 0
+        except BaseException:
+            os.close(fd)
+            raise
+        if snapshot is None:
+            os.close(fd)
+        else:
+            snapshot.owns_fd = True
     if snapshot is None:
         snapshot, start = read_file_object(fh)
     try:

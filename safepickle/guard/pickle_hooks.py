@@ -36,7 +36,6 @@ def guarded_load(original):
         if callers.trusted(policy, 1):
             with state.inside_guarded_load():
                 return original(file, **kwargs)
-        # the file stays open for the load: its payloads may be read from it
         reader, start = scanned_file(file, policy=policy, payload_holes=True)
         try:
             with buffered(reader) as source:
@@ -86,7 +85,7 @@ def _guard_input(unpickler, file):
     if callers.trusted(policy, 2):
         unpickler._safepickle_trusted = True
         return file
-    reader, start = scanned_file(file, policy=policy)
+    reader, start = scanned_file(file, policy=policy, payload_holes=True)
     # buffered for good: the unpickler may load several pickles from it
     source = BufferedScannedReader(reader)
     unpickler._safepickle_source = (file, start, source)

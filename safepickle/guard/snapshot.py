@@ -33,7 +33,7 @@ class Snapshot:
     (zip_payloads.py checked), or ``scan_checks_holes`` is set and the
     scan must say so before they may stay out (stream_payloads.py)."""
 
-    __slots__ = ("buffer", "size", "name", "mapped", "holes", "fd", "scan_checks_holes")
+    __slots__ = ("buffer", "size", "name", "mapped", "holes", "fd", "scan_checks_holes", "owns_fd")
 
     def __init__(self, buffer, size, name, holes=(), fd=None, scan_checks_holes=False):
         self.buffer = buffer
@@ -43,11 +43,16 @@ class Snapshot:
         self.holes = tuple(holes)
         self.fd = fd
         self.scan_checks_holes = scan_checks_holes
+        # a descriptor of its own (a dup of the caller's), closed with it
+        self.owns_fd = False
 
     def view(self):
         return memoryview(self.buffer)[: self.size]
 
     def close(self):
+        if self.owns_fd:
+            self.owns_fd = False
+            os.close(self.fd)
         if self.mapped:
             try:
                 self.buffer.close()
