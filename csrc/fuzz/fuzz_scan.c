@@ -5,8 +5,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "sp_features.h"
 #include "sp_file.h"
+#include "sp_holes.h"
 #include "sp_scan.h"
 #include "sp_status.h"
 #include "sp_verdict.h"
@@ -64,6 +67,134 @@ static void check_same_verdict(const sp_file *full, const uint8_t *data, size_t 
     sp_file_free(file);
 }
 
+/* ---- holes ------------------------------------------------------------
+ *
+ * The input is cut in two around a large BINBYTES8 payload the target adds
+ * (filled from the input's own bytes, behind opcodes that push it past the
+ * file head), and the inside of that payload is a hole. Whenever the scan
+ * with the hole unread says it relied on none of its bytes, the verdict,
+ * reasons and features must be those of the whole buffer, whatever the
+ * hole holds: its own bytes or a hostile pickle. */
+
+#define HOLE_PAGE 4096
+#define HOLE_BODY (3 * HOLE_PAGE)
+
+typedef struct scanned {
+    sp_verdict verdict;
+    int has_primary;
+    float *features;
+} scanned;
+
+static int scan_verdict(const uint8_t *buf, size_t len, const sp_limits *limits, sp_holes *holes,
+                        scanned *out, size_t n_features)
+{
+    sp_limits quick = *limits;
+    sp_file *file = NULL;
+    sp_error err;
+
+    memset(&err, 0, sizeof err);
+    quick.verdict_only = 1;
+    quick.holes = holes;
+    if (sp_scan_file(buf, len, &quick, &file, &err) != SP_OK)
+        return -1;
+    sp_file_verdict(file, &out->verdict);
+    out->has_primary = sp_file_primary(file) != NULL;
+    memset(out->features, 0, n_features * sizeof(float));
+    if (out->has_primary)
+        sp_features_compute(sp_file_primary(file), out->features);
+    sp_file_free(file);
+    return 0;
+}
+
+static int same(const scanned *a, const scanned *b, size_t n_features)
+{
+    if (a->verdict.kind != b->verdict.kind || a->verdict.n_reasons != b->verdict.n_reasons ||
+        a->has_primary != b->has_primary)
+        return 0;
+    for (int i = 0; i < a->verdict.n_reasons; i++)
+        if (strcmp(a->verdict.reasons[i], b->verdict.reasons[i]) != 0)
+            return 0;
+    return memcmp(a->features, b->features, n_features * sizeof(float)) == 0;
+}
+
+static void check_holes(const uint8_t *data, size_t size, const sp_limits *limits)
+{
+    static const uint8_t hostile[] = "\x80\x02cposix\nsystem\nX\x04\x00\x00\x00echo\x85R.\n";
+    size_t n_features = sp_feature_count() ? sp_feature_count() : 1;
+    size_t cut, pad, at, payload, total;
+    uint64_t body_len;
+    uint8_t *buf;
+    uintptr_t lo, hi;
+    uint32_t taken = 0;
+    sp_holes holes;
+    scanned a = {0}, b = {0}, c = {0};
+
+    if (size < 2)
+        return;
+    cut = 1 + data[0] % (size - 1);
+    /* MARK, BINBYTES8 of the file head, POP: the pickle starts past it */
+    pad = 1 + 9 + (size_t)SP_HOLE_FILE_HEAD + 1;
+    payload = (size_t)SP_HOLE_HEAD + HOLE_BODY + HOLE_PAGE;
+    total = pad + (cut - 1) + 9 + payload + (size - cut);
+    buf = malloc(total);
+    a.features = calloc(n_features, sizeof(float));
+    b.features = calloc(n_features, sizeof(float));
+    c.features = calloc(n_features, sizeof(float));
+    if (buf == NULL || a.features == NULL || b.features == NULL || c.features == NULL)
+        goto done;
+    at = 0;
+    buf[at++] = '(';
+    buf[at++] = 0x8e;
+    body_len = SP_HOLE_FILE_HEAD;
+    memcpy(buf + at, &body_len, 8); /* little-endian hosts only, as the core */
+    at += 8;
+    memset(buf + at, 'p', (size_t)SP_HOLE_FILE_HEAD);
+    at += (size_t)SP_HOLE_FILE_HEAD;
+    buf[at++] = '0';
+    memcpy(buf + at, data + 1, cut - 1);
+    at += cut - 1;
+    buf[at++] = 0x8e;
+    body_len = payload;
+    memcpy(buf + at, &body_len, 8);
+    at += 8;
+    for (size_t i = 0; i < payload; i += size - 1)
+        memcpy(buf + at + i, data + 1, payload - i < size - 1 ? payload - i : size - 1);
+    lo = ((uintptr_t)(at + (size_t)SP_HOLE_HEAD) + HOLE_PAGE - 1) / HOLE_PAGE * HOLE_PAGE;
+    hi = lo + HOLE_BODY;
+    at += payload;
+    memcpy(buf + at, data + cut, size - cut);
+
+    /* the whole buffer, the input's bytes in the hole */
+    if (scan_verdict(buf, total, limits, NULL, &b, n_features) < 0)
+        goto done;
+    /* the hole unread (zeros, as in a snapshot) */
+    memset(buf + lo, 0, HOLE_BODY);
+    lo += (uintptr_t)buf;
+    hi += (uintptr_t)buf;
+    memset(&holes, 0, sizeof holes);
+    holes.lo = &lo;
+    holes.hi = &hi;
+    holes.taken_by = &taken;
+    holes.n = 1;
+    if (scan_verdict(buf, total, limits, &holes, &a, n_features) < 0)
+        __builtin_trap(); /* the whole buffer scanned */
+    if (!holes.touched) {
+        /* a hostile hole */
+        for (size_t i = 0; i < HOLE_BODY; i++)
+            buf[lo - (uintptr_t)buf + i] = hostile[i % (sizeof hostile - 1)];
+        if (scan_verdict(buf, total, limits, NULL, &c, n_features) < 0)
+            __builtin_trap();
+        if (!same(&a, &b, n_features) || !same(&b, &c, n_features))
+            __builtin_trap();
+    }
+
+done:
+    free(buf);
+    free(a.features);
+    free(b.features);
+    free(c.features);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     sp_limits limits;
@@ -106,5 +237,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_verdict(&verdict);
     check_same_verdict(file, data, size, &limits);
     sp_file_free(file);
+    check_holes(data, size, &limits);
     return 0;
 }
