@@ -77,7 +77,7 @@ def test_large_storages_become_holes_and_the_rest_is_the_file(tmp_path):
         holes = snapshot.holes
         assert len(holes) == 4  # the four 3 MB weights; the bias is too small
         assert _hole_bytes(holes) > 0.95 * len(data)
-        entries = _native._zip_entries(data)["entries"]
+        entries = _native.zip_entries(data)["entries"]
         for start, end in holes:
             assert start % PAGE == 0 and end % PAGE == 0
             owner = [

@@ -113,27 +113,27 @@ def test_real_torch_save(tmp_path, make):
         expected = zf.read("checkpoint/data.pkl")
         names = zf.namelist()
 
-    info = _native._zip_entries(data)
+    info = _native.zip_entries(data)
     assert info["ok"] and info["torch_zip"] and info["zip64"]
     assert info["prefix"] == b"checkpoint"
     assert info["anomalies"] == []
     assert info["torch_refusal"] is None
     assert info["torch_pickle"] == expected
-    assert _native._zip_record(data, "data.pkl") == expected
+    assert _native.zip_record(data, "data.pkl") == expected
     assert [e["name"].decode() for e in info["entries"]] == names
     # Tensor records are read as stored bytes at the offset torch reports.
     for e in info["entries"]:
         key = e["name"].decode().split("/", 1)[1]
         if key.startswith("data/"):
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                assert _native._zip_record(data, key) == zf.read(e["name"].decode())
+                assert _native.zip_record(data, key) == zf.read(e["name"].decode())
             assert e["data_offset"] % 64 == 0  # torch aligns tensor data
 
 
 def test_real_torch_save_loads_the_same_pickle(tmp_path):
     path = tmp_path / "sd.pt"
     torch.save({"a": torch.zeros(2)}, str(path))
-    info = _native._zip_entries(path.read_bytes())
+    info = _native.zip_entries(path.read_bytes())
     seen, exc = torch_load(tmp_path, path.read_bytes())
     # torch rebuilds the tensor after the recording unpickler hands it
     # stubs, so the load itself may fail; the globals it asked for are
@@ -148,7 +148,7 @@ def check(tmp_path, data, runs, anomalies=(), absent=()):
     """runs: the global torch's unpickler asks for first, or None when
     torch raises before running any pickle from the archive."""
     seen, exc = torch_load(tmp_path, data)
-    info = _native._zip_entries(data)
+    info = _native.zip_entries(data)
     if runs is None:
         assert seen == [], seen
         assert exc is not None
@@ -185,7 +185,7 @@ def test_duplicate_data_pkl(tmp_path, position):
     info, _, _ = check(tmp_path, data, ran, anomalies=["ZIP_DUPLICATE_NAME"])
     ours = OTHER if ran == G_OTHER else BENIGN
     assert info["torch_pickle"] == ours
-    assert _native._zip_record(data, "data.pkl") == ours
+    assert _native.zip_record(data, "data.pkl") == ours
 
 
 def test_duplicate_pins(tmp_path):
@@ -208,7 +208,7 @@ def test_many_duplicates_follow_the_sort(tmp_path):
         recs.insert(2 * i + 1, Entry(b"archive/" + name, pkl, flags=TORCH_FLAGS))
     data = build(recs)
     seen, _ = torch_load(tmp_path, data)
-    info = _native._zip_entries(data)
+    info = _native.zip_entries(data)
     assert globals_of(info["torch_pickle"]) == seen[:1]
     assert "ZIP_CASE_COLLISION" in info["anomalies"]
 
@@ -271,12 +271,12 @@ def test_pickle_before_the_archive(tmp_path, adjusted):
     seen, exc = torch_load(tmp_path, data)
     assert seen[:1] == [G_OTHER]
     assert "magic number" in str(exc)
-    info = _native._zip_entries(data)
+    info = _native.zip_entries(data)
     assert not info["torch_zip"]
     assert "ZIP_DATA_BEFORE" in info["anomalies"]
     assert info["torch_pickle"] is None
     assert "legacy" in info["torch_refusal"]
-    assert _native._zip_record(data, "data.pkl") is None
+    assert _native.zip_record(data, "data.pkl") is None
 
 
 def test_unreferenced_local_header_first(tmp_path):
@@ -513,7 +513,7 @@ def test_directory_attribute_on_data_pkl():
     # runs is whatever that memory holds, so the reader reports no pickle.
     recs = records(OTHER)
     recs[0].external_attr = 0x10
-    info = _native._zip_entries(build(recs))
+    info = _native.zip_entries(build(recs))
     assert info["torch_pickle"] is None
     assert "never writes" in info["torch_refusal"]
     assert "ZIP_BAD_ENTRY" in info["anomalies"]
@@ -523,7 +523,7 @@ def test_overlapping_entries(tmp_path):
     # Two central entries pointing at one local header.
     recs = records(OTHER)
     data = build(recs)
-    info = _native._zip_entries(data)
+    info = _native.zip_entries(data)
     first = info["entries"][0]
     extra = Entry(b"archive/alias", OTHER, flags=TORCH_FLAGS)
     arch = Archive(recs + [extra], central_order=list(range(len(recs))) + [len(recs)])
@@ -542,21 +542,21 @@ def test_overlapping_entries(tmp_path):
 def test_truncations_and_garbage_never_crash():
     data = zc.torch_archive(pkl=OTHER).build()
     for cut in range(0, len(data), 7):
-        _native._zip_entries(data[:cut])
-        _native._zip_entries(data[cut:])
+        _native.zip_entries(data[:cut])
+        _native.zip_entries(data[cut:])
     for pos in range(0, len(data)):
         mutated = bytearray(data)
         mutated[pos] ^= 0xFF
-        _native._zip_entries(bytes(mutated))
-    assert _native._zip_entries(b"")["ok"] is False
-    assert _native._zip_record(b"PK\x03\x04", "data.pkl") is None
+        _native.zip_entries(bytes(mutated))
+    assert _native.zip_entries(b"")["ok"] is False
+    assert _native.zip_record(b"PK\x03\x04", "data.pkl") is None
 
 
 def test_entry_count_beyond_the_file_is_refused():
     data = bytearray(build(records(OTHER)))
     eocd = data.rfind(zc.EOCD_SIG)
     struct.pack_into("<HH", data, eocd + 8, 0xFFFF, 0xFFFF)
-    info = _native._zip_entries(bytes(data))
+    info = _native.zip_entries(bytes(data))
     assert not info["ok"] and info["entries"] == []
 
 
@@ -577,7 +577,7 @@ def test_corpus_torch_zips(corpus_root, manifest):
     assert rows
     for row in rows:
         data = (corpus_root / row["path"]).read_bytes()
-        info = _native._zip_entries(data)
+        info = _native.zip_entries(data)
         assert info["ok"] and info["torch_zip"], row["path"]
         if info["prefix"] is None:
             assert "not in a subdirectory" in info["torch_refusal"]

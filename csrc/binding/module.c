@@ -17,7 +17,6 @@
 #include "debug_plain.h"
 #include "debug_text.h"
 #include "debug_unwrap.h"
-#include "debug_zip.h"
 #include "decision_convert.h"
 #include "module_state.h"
 #include "payload_walk.h"
@@ -35,6 +34,7 @@
 #include "sp_verdict.h"
 #include "train.h"
 #include "verdict_convert.h"
+#include "zip_entries.h"
 
 static inline module_state *get_state(PyObject *module)
 {
@@ -452,7 +452,7 @@ static PyMethodDef module_methods[] = {
     {"release_memory", module_release_memory, METH_NOARGS, module_release_memory_doc},
     {"kept_memory", module_kept_memory, METH_NOARGS, module_kept_memory_doc},
     SP_PAYLOAD_WALK_METHODS SP_TRAIN_METHODS SP_DEBUG_PLAIN_METHODS SP_DEBUG_TEXT_METHODS
-        SP_DEBUG_UNWRAP_METHODS SP_DEBUG_ZIP_METHODS{NULL, NULL, 0, NULL}};
+        SP_DEBUG_UNWRAP_METHODS SP_ZIP_ENTRIES_METHODS{NULL, NULL, 0, NULL}};
 
 /* ---- module life cycle ------------------------------------------------ */
 

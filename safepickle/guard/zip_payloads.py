@@ -190,7 +190,7 @@ def holes_kept(view, layout, holes):
     """The holes the scanner's own reading of ``view`` (the snapshot, holes
     unread) does not touch: no byte in them can change a verdict. Empty
     when the scanner reads the archive otherwise than ``layout`` says."""
-    info = _native._zip_entries(view)
+    info = _native.zip_entries(view)
     if not info["ok"] or info["eocd_offset"] != layout.eocd:
         return []
     if info["torch_pickle"] is None:

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "debug_zip.h"
+#include "zip_entries.h"
 #include "dict_set.h"
 #include "sp_container.h"
 #include "sp_zip.h"
@@ -84,7 +84,7 @@ fail:
     return NULL;
 }
 
-PyObject *sp_debug_zip_entries(PyObject *self, PyObject *args)
+PyObject *sp_binding_zip_entries(PyObject *self, PyObject *args)
 {
     Py_buffer buf;
     sp_zip z;
@@ -160,7 +160,7 @@ done:
     return d;
 }
 
-PyObject *sp_debug_zip_record(PyObject *self, PyObject *args)
+PyObject *sp_binding_zip_record(PyObject *self, PyObject *args)
 {
     Py_buffer buf;
     const char *name;
