@@ -105,13 +105,21 @@ def scan(
         )
 
     result, _touched = _scan_data(
-        data, path, where, limits, detail, model, threshold, explain, report
+        data,
+        path=path,
+        where=where,
+        limits=limits,
+        detail=detail,
+        model=model,
+        threshold=threshold,
+        explain=explain,
+        report=report,
     )
     return result
 
 
 def _scan_data(
-    data, path, where, limits, detail, model, threshold, explain, report, holes=None
+    data, *, path, where, limits, detail, model, threshold, explain, report, holes=None
 ):
     """(Report, holes touched) for ``data``: the scan behind scan().
     ``holes`` (report="verdict" only) are ranges of ``data`` left unread;

@@ -48,7 +48,16 @@ def _scan_view(snapshot, holes):
     try:
         # the policy reads the verdict, score, reasons and globals only
         return _scan_data(
-            view, None, snapshot.name, None, False, True, None, False, "verdict", holes
+            view,
+            path=None,
+            where=snapshot.name,
+            limits=None,
+            detail=False,
+            model=True,
+            threshold=None,
+            explain=False,
+            report="verdict",
+            holes=holes,
         )
     finally:
         view.release()
