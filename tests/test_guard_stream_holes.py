@@ -170,45 +170,31 @@ def test_holes_in_a_hostile_file_do_not_hide_its_calls():
     assert _verdict(data, holes)["verdict"] == "unsafe"
 
 
-def test_a_payload_that_is_a_pickle_is_read():
-    payload = HOSTILE_PICKLE + _payload()
-    data = b"\x80\x04" + _pad() + _bytes8(payload) + b"."
-    assert _touched(data, _plan(data)) is True
-
-
-def test_bytes_handed_to_loads_are_read():
-    data = (
-        b"\x80\x04"
-        + _pad()
-        + _global(b"pickle", b"loads")
-        + _bytes8(b"\x00" + _payload())
-        + b"\x85R."
-    )
-    assert _touched(data, _plan(data)) is True
-
-
-def test_bytes_compared_in_a_frozenset_are_read():
-    data = (
-        b"\x80\x04"
-        + _pad()
-        + b"("
-        + _bytes8(_payload(seed=3))
-        + _bytes8(_payload(seed=4))
-        + b"\x91."
-    )
-    assert len(_plan(data)) == 2
-    assert _touched(data, _plan(data)) is True
-
-
-def test_bytes_turned_into_an_extension_code_are_read():
-    data = (
-        b"\x80\x04"
-        + _pad()
-        + _global(b"copyreg", b"add_extension")
+# Each reads a payload past its head: the scan must say it touched the hole.
+MUST_READ = {
+    # bytes that start like a pickle are scanned as one
+    "a payload that is a pickle": _bytes8(HOSTILE_PICKLE + _payload()) + b".",
+    "bytes handed to pickle.loads": (
+        _global(b"pickle", b"loads") + _bytes8(b"\x00" + _payload()) + b"\x85R."
+    ),
+    # a frozenset drops equal items: the machine compares them
+    "bytes compared in a frozenset": (
+        b"(" + _bytes8(_payload(seed=3)) + _bytes8(_payload(seed=4)) + b"\x91."
+    ),
+    # copyreg.add_extension takes int() of its code
+    "bytes turned into an extension code": (
+        _global(b"copyreg", b"add_extension")
         + b"X\x02\x00\x00\x00osX\x06\x00\x00\x00system"
         + _bytes8(b"1" * (3 * MB))
         + b"\x87R0\x82\x01."
-    )
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MUST_READ))
+def test_payloads_read_past_their_head_touch_their_holes(case):
+    data = b"\x80\x04" + _pad() + MUST_READ[case]
+    assert _plan(data)
     assert _touched(data, _plan(data)) is True
 
 
