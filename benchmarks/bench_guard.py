@@ -234,8 +234,9 @@ def floor_child(kind, path):
     their large bytes payloads, once the scan vouches for them; the loader
     reads those from the file; otherwise the whole file) and scanning it
     with the bundled model."""
-    from safepickle.guard.check import check_snapshot, read_pickle_fd
+    from safepickle.guard.check import check_snapshot
     from safepickle.guard.snapshot import Snapshot, read_path
+    from safepickle.guard.stream_payloads import read_pickle_fd
     from safepickle.guard.zip_payloads import read_zip
 
     with open(path, "rb") as fh:

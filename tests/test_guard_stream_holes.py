@@ -10,7 +10,6 @@ is itself a pickle, bytes handed to pickle.loads, bytes compared or turned
 into a number, holes outside a payload, streams that stop early, other
 formats) must say so."""
 
-import io
 import os
 import pickle
 import random
@@ -26,16 +25,11 @@ from safepickle import _native
 from safepickle.classifier import bundled_model
 from safepickle.errors import GuardError
 from safepickle.guard import check, stream_payloads
-from safepickle.guard.policy import SafePickleWarning
-from safepickle.guard.snapshot import PAGE
+from safepickle.guard.snapshot import PAGE, page_down, page_up
 
 MB = 1 << 20
 HEAD = _native.HOLE_HEAD
 HOSTILE_PICKLE = b"\x80\x02cposix\nsystem\nX\x04\x00\x00\x00echo\x85R."
-
-
-def _page_up(n):
-    return -(-n // PAGE) * PAGE
 
 
 def _bytes8(payload):
@@ -201,7 +195,7 @@ def test_payloads_read_past_their_head_touch_their_holes(case):
 def test_a_hole_over_opcodes_is_read():
     values = b"".join(b"K\x01" for _ in range(600_000))
     data = b"\x80\x04" + _pad() + b"(" + values + b"l."
-    hole = (_page_up(_native.HOLE_FILE_HEAD + 200_000), _page_up(_native.HOLE_FILE_HEAD + 600_000))
+    hole = (page_up(_native.HOLE_FILE_HEAD + 200_000), page_up(_native.HOLE_FILE_HEAD + 600_000))
     assert _touched(data, [hole]) is True
 
 
@@ -213,7 +207,7 @@ def test_a_hole_over_a_payload_head_is_read():
 
 def _hole_in(data, payload):
     at = data.index(payload)
-    return (_page_up(at + HEAD), (at + len(payload)) // PAGE * PAGE)
+    return (page_up(at + HEAD), page_down(at + len(payload)))
 
 
 def test_a_stream_that_stops_early_reads_the_holes_past_its_cursor():
@@ -245,7 +239,7 @@ def test_a_frame_misread_by_other_loaders_still_vouches_only_when_all_do():
 def test_other_formats_read_their_holes():
     inner = b"\x80\x04" + _pad() + _bytes8(_payload()) + b"."
     data = zlib.compress(inner, 0)
-    hole = (_page_up(_native.HOLE_FILE_HEAD + 300_000), _page_up(_native.HOLE_FILE_HEAD + MB))
+    hole = (page_up(_native.HOLE_FILE_HEAD + 300_000), page_up(_native.HOLE_FILE_HEAD + MB))
     assert _touched(data, [hole]) is True
 
 

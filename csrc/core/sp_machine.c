@@ -1891,13 +1891,15 @@ static int load_counted_binbytes(sp_machine *m, int nbytes, uint8_t kind)
 {
     uint64_t size;
     const uint8_t *p;
+    uint8_t holed = 0;
 
     SP_TRY(read_size(m, nbytes, &size, kind == SP_V_BYTES ? "BINBYTES" : "BYTEARRAY8"));
     SP_TRY(read_bytes(m, size, &p));
     SP_TRY(string_too_long(m, size));
+    /* a payload taken unread: a hole inside marks the value */
     if (m->reading && sp_holes_take(m->lim->holes, m->reading, p, size))
-        return push_text(m, kind, p, size, SP_VF_HOLED);
-    return push_text(m, kind, p, size, 0);
+        holed = SP_VF_HOLED;
+    return push_text(m, kind, p, size, holed);
 }
 
 static int load_unicode(sp_machine *m)

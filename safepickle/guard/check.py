@@ -8,16 +8,7 @@ from ..errors import ScanError
 from . import state
 from .policy import judge, refuse_unreadable
 from .reader import ScannedReader
-from .snapshot import (
-    file_name,
-    fill_holes,
-    from_bytes,
-    read_fd,
-    read_file_object,
-    read_path,
-    regular_fd,
-)
-from .stream_payloads import with_holes
+from .snapshot import file_name, fill_holes, from_bytes, read_file_object, read_path, regular_fd
 
 # Called between the verdict and the load; tests set it to act exactly
 # there (rewrite or replace the file) and prove that changes nothing.
@@ -68,20 +59,13 @@ def _verdict(snapshot):
     stay out only when it relied on none of their bytes; otherwise they
     are read in and the snapshot is scanned again, whole."""
     if snapshot.scan_checks_holes:
-        report, touched = _scan_view(snapshot, list(snapshot.holes))
+        report, touched = _scan_view(snapshot, snapshot.holes)
         snapshot.scan_checks_holes = False
         if not touched:
             return report
         fill_holes(snapshot)
     report, _touched = _scan_view(snapshot, None)
     return report
-
-
-def read_pickle_fd(fd, name):
-    """A snapshot of the pickle in regular file ``fd`` from offset 0, with
-    its large payloads left out for the scan to vouch for, or whole."""
-    snapshot = with_holes(fd, name) if os.lseek(fd, 0, os.SEEK_CUR) == 0 else None
-    return snapshot if snapshot is not None else read_fd(fd, name)
 
 
 def scanned_path(path, release=True, check=True):
@@ -99,26 +83,34 @@ def scanned_path(path, release=True, check=True):
     return ScannedReader(snapshot, release=release), fd
 
 
-def scanned_file(fh, release=True, check=True, policy=None, payload_holes=False):
+def _planned(fh, plan_holes):
+    """The snapshot ``plan_holes(fd, name)`` makes of a file object that is
+    a regular file at its start with nothing read ahead, or None. The
+    reader may outlive the load call (an Unpickler loads later), so the
+    holes are read from a descriptor of the snapshot's own."""
+    fd = regular_fd(fh)
+    if fd is None:
+        return None
+    fd = os.dup(fd)
+    try:
+        snapshot = plan_holes(fd, file_name(fh))
+    except BaseException:
+        os.close(fd)
+        raise
+    if snapshot is None:
+        os.close(fd)
+        return None
+    snapshot.owns_fd = True
+    return snapshot
+
+
+def scanned_file(fh, release=True, check=True, policy=None, plan_holes=None):
     """(reader, start): a reader over the checked rest of a file object.
-    With ``payload_holes``, a regular file at its start with nothing read
-    ahead (what a pickle loader expects) may keep its large payloads out of
-    the snapshot (stream_payloads.py)."""
-    snapshot = None
-    fd = regular_fd(fh) if payload_holes else None
-    if fd is not None:
-        # the reader may outlive the load call (an Unpickler loads later):
-        # its holes are read from a descriptor of its own
-        fd = os.dup(fd)
-        try:
-            snapshot, start = with_holes(fd, file_name(fh)), 0
-        except BaseException:
-            os.close(fd)
-            raise
-        if snapshot is None:
-            os.close(fd)
-        else:
-            snapshot.owns_fd = True
+    With ``plan_holes`` (``with_holes`` of zip_payloads.py or
+    stream_payloads.py), a regular file at its start with nothing read
+    ahead may leave out of the snapshot what that plan leaves out."""
+    snapshot = _planned(fh, plan_holes) if plan_holes is not None else None
+    start = 0
     if snapshot is None:
         snapshot, start = read_file_object(fh)
     try:

@@ -5,10 +5,11 @@ compressed file is decompressed once (pandas_stream.py)."""
 import os
 
 from . import state
-from .check import check_snapshot, read_pickle_fd, scanned_file, sync_position
+from .check import check_snapshot, scanned_file, sync_position
 from .pandas_stream import decompressed
 from .reader import ScannedReader
 from .snapshot import read_fd
+from .stream_payloads import read_pickle_fd
 from .wrapping import bound_arguments, original_of, wraps_loader
 
 MODULE = "pandas"

@@ -9,6 +9,7 @@ import pickle
 from . import callers, state
 from .check import scanned_bytes, scanned_file, sync_position
 from .reader import SCANNED_READERS, BufferedScannedReader, ScannedReader, buffered
+from .stream_payloads import with_holes
 
 # The real functions, taken before anything here is patched.
 C_LOAD = _pickle.load
@@ -36,7 +37,7 @@ def guarded_load(original):
         if callers.trusted(policy, 1):
             with state.inside_guarded_load():
                 return original(file, **kwargs)
-        reader, start = scanned_file(file, policy=policy, payload_holes=True)
+        reader, start = scanned_file(file, policy=policy, plan_holes=with_holes)
         try:
             with buffered(reader) as source:
                 return original(source, **kwargs)
@@ -85,7 +86,7 @@ def _guard_input(unpickler, file):
     if callers.trusted(policy, 2):
         unpickler._safepickle_trusted = True
         return file
-    reader, start = scanned_file(file, policy=policy, payload_holes=True)
+    reader, start = scanned_file(file, policy=policy, plan_holes=with_holes)
     # buffered for good: the unpickler may load several pickles from it
     source = BufferedScannedReader(reader)
     unpickler._safepickle_source = (file, start, source)

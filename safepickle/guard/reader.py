@@ -28,7 +28,7 @@ import mmap
 from bisect import bisect_right
 
 from ..errors import GuardError
-from .snapshot import PAGE, pread_into
+from .snapshot import page_down, page_up, pread_into
 
 # What is read is given back in whole huge pages (snapshot.anonymous asks
 # for them): giving back part of one splits it first, and the splits cost
@@ -36,14 +36,6 @@ from .snapshot import PAGE, pread_into
 RELEASE_CHUNK = 2 << 20
 # io.DEFAULT_BUFFER_SIZE is 8 KB; the C unpickler peeks 128 KB at a time.
 UNPICKLER_BUFFER = 128 * 1024
-
-
-def _page_up(n):
-    return -(-n // PAGE) * PAGE
-
-
-def _page_down(n):
-    return n // PAGE * PAGE
 
 
 class ScannedReader(io.RawIOBase):
@@ -231,10 +223,10 @@ class ScannedReader(io.RawIOBase):
                 # The last stretch is done with: give back its rest, which
                 # was waiting for a whole huge page. A loader stepping back
                 # into it (a buffered reader's read-ahead) keeps it.
-                self._free_range(self._run_freed_to, _page_down(self._last_end))
+                self._free_range(self._run_freed_to, page_down(self._last_end))
             # A new stretch: only what it reads from here on is freed.
             self._run_start = start
-            self._run_freed_to = _page_up(start)
+            self._run_freed_to = page_up(start)
         self._pos = self._last_end = end
         return end - start
 
@@ -257,7 +249,7 @@ class ScannedReader(io.RawIOBase):
     def _free_behind(self, end):
         """Give back the whole huge pages of this stretch read up to ``end``
         (everything read, at the end of the snapshot)."""
-        stop = _page_down(end) if end == self._size else end // RELEASE_CHUNK * RELEASE_CHUNK
+        stop = page_down(end) if end == self._size else end // RELEASE_CHUNK * RELEASE_CHUNK
         self._free_range(self._run_freed_to, stop)
 
     def _free_range(self, begin, stop):

@@ -23,6 +23,14 @@ _CHUNK = 1 << 24
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
+def page_up(n):
+    return -(-n // PAGE) * PAGE
+
+
+def page_down(n):
+    return n // PAGE * PAGE
+
+
 class Snapshot:
     """``size`` bytes of an input, in ``buffer`` (bytes or an anonymous
     private mmap). ``name`` is what error messages call the input.

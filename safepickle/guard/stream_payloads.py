@@ -21,7 +21,7 @@ import os
 import stat
 
 from .. import _native
-from .snapshot import PAGE, read_with_holes
+from .snapshot import page_down, page_up, read_fd, read_with_holes
 
 # Below this a file is read whole: holes would save less than the walk.
 MIN_FILE = 8 << 20
@@ -31,14 +31,6 @@ MIN_HOLE = 256 * 1024
 WINDOW = 64 * 1024
 # Opcodes the walk may spend: about 0.2 ms.
 MAX_OPS = 1 << 16
-
-
-def _page_up(n):
-    return -(-n // PAGE) * PAGE
-
-
-def _page_down(n):
-    return n // PAGE * PAGE
 
 
 def payload_spans(pread, size):
@@ -68,8 +60,8 @@ def holes_of(spans, size):
     past the head the scan may read, in whole pages."""
     holes = []
     for start, end in spans:
-        lo = _page_up(max(start + _native.HOLE_HEAD, _native.HOLE_FILE_HEAD))
-        hi = _page_down(min(end, size))
+        lo = page_up(max(start + _native.HOLE_HEAD, _native.HOLE_FILE_HEAD))
+        hi = page_down(min(end, size))
         if hi - lo >= MIN_HOLE and (not holes or lo >= holes[-1][1]):
             holes.append((lo, hi))
     return holes
@@ -90,3 +82,11 @@ def with_holes(fd, name):
     snapshot = read_with_holes(fd, size, holes, name)
     snapshot.scan_checks_holes = True
     return snapshot
+
+
+def read_pickle_fd(fd, name):
+    """A snapshot of the pickle open at ``fd``, from its offset (0 for
+    holes): with its large payloads left out for the scan to vouch for, or
+    whole."""
+    snapshot = with_holes(fd, name) if os.lseek(fd, 0, os.SEEK_CUR) == 0 else None
+    return snapshot if snapshot is not None else read_fd(fd, name)

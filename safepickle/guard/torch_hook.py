@@ -8,7 +8,7 @@ from ..errors import GuardError
 from . import state
 from .check import check_snapshot, scanned_file, sync_position
 from .reader import ScannedReader
-from .snapshot import Snapshot, file_name, read_fd, regular_fd, sealed_copy
+from .snapshot import Snapshot, read_fd, sealed_copy
 from .wrapping import bound_arguments, original_of, wraps_loader
 from .zip_payloads import read_zip, with_holes
 
@@ -70,22 +70,9 @@ def _is_zip(fd):
     return os.pread(fd, 4, os.lseek(fd, 0, os.SEEK_CUR)) == _ZIP_MAGIC
 
 
-def _zip_file_object(f):
-    """(reader, 0) over a snapshot with holes when ``f`` is a regular file
-    holding a zip, at its start with nothing read ahead (as open() gives it);
-    (None, None) otherwise, for the whole-file path."""
-    fd = regular_fd(f)
-    if fd is None or not _is_zip(fd):
-        return None, None
-    snapshot = with_holes(fd, file_name(f))
-    if snapshot is None:
-        return None, None
-    try:
-        check_snapshot(snapshot)
-    except BaseException:
-        snapshot.close()
-        raise
-    return ScannedReader(snapshot), 0
+def _zip_holes(fd, name):
+    """A zip's snapshot with holes (zip_payloads.py), or None."""
+    return with_holes(fd, name) if _is_zip(fd) else None
 
 
 def make_load(original):
@@ -126,9 +113,7 @@ def make_load(original):
                     reader.close()
             finally:
                 os.close(fd)
-        reader, start = _zip_file_object(f)
-        if reader is None:
-            reader, start = scanned_file(f)
+        reader, start = scanned_file(f, plan_holes=_zip_holes)
         try:
             with state.inside_guarded_load():
                 return call(reader)

@@ -25,7 +25,7 @@ import struct
 from bisect import bisect_right
 
 from .. import _native
-from .snapshot import PAGE, fill_holes, read_fd, read_with_holes
+from .snapshot import fill_holes, page_down, page_up, read_fd, read_with_holes
 
 # Where the scanner may read without an entry pointing there: the end record
 # is searched for in the last 64 KiB + 22 bytes, in 4 KiB blocks.
@@ -57,14 +57,6 @@ class Layout:
         self.eocd = eocd  # offset of the end record
         self.fixed = fixed  # [(start, end)]: directory and zip64 end record
         self.candidates = candidates  # [(name, local_offset, data_offset, size)]
-
-
-def _page_up(n):
-    return -(-n // PAGE) * PAGE
-
-
-def _page_down(n):
-    return n // PAGE * PAGE
 
 
 def _is_storage(name):
@@ -166,10 +158,10 @@ def read_layout(pread, size):
 def holes_of(layout, size):
     """Sorted, disjoint [(start, end)] to leave out of the snapshot."""
     holes = []
-    limit = _page_down(max(0, size - TAIL))
+    limit = page_down(max(0, size - TAIL))
     for _name, _local, data, length in layout.candidates:
-        start = _page_up(data + HEAD)
-        end = min(_page_down(data + length), limit)
+        start = page_up(data + HEAD)
+        end = min(page_down(data + length), limit)
         if end - start >= MIN_HOLE:
             holes.append((start, end))
     holes.sort()
