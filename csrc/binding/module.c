@@ -19,6 +19,7 @@
 #include "debug_unwrap.h"
 #include "decision_convert.h"
 #include "module_state.h"
+#include "joblib_plan.h"
 #include "payload_walk.h"
 #include "report_convert.h"
 #include "scan_limits.h"
@@ -451,8 +452,8 @@ static PyMethodDef module_methods[] = {
     {"library_versions", module_library_versions, METH_NOARGS, module_library_versions_doc},
     {"release_memory", module_release_memory, METH_NOARGS, module_release_memory_doc},
     {"kept_memory", module_kept_memory, METH_NOARGS, module_kept_memory_doc},
-    SP_PAYLOAD_WALK_METHODS SP_TRAIN_METHODS SP_DEBUG_PLAIN_METHODS SP_DEBUG_TEXT_METHODS
-        SP_DEBUG_UNWRAP_METHODS SP_ZIP_ENTRIES_METHODS{NULL, NULL, 0, NULL}};
+    SP_PAYLOAD_WALK_METHODS SP_JOBLIB_PLAN_METHODS SP_TRAIN_METHODS SP_DEBUG_PLAIN_METHODS
+        SP_DEBUG_TEXT_METHODS SP_DEBUG_UNWRAP_METHODS SP_ZIP_ENTRIES_METHODS{NULL, NULL, 0, NULL}};
 
 /* ---- module life cycle ------------------------------------------------ */
 

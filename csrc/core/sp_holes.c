@@ -29,15 +29,15 @@ uint32_t sp_holes_begin(sp_holes *h)
     return ++h->readings;
 }
 
-int sp_holes_take(sp_holes *h, uint32_t id, const uint8_t *p, uint64_t len)
+static int take_past(sp_holes *h, uint32_t id, const uint8_t *p, uint64_t len, uint64_t head)
 {
     uintptr_t start = (uintptr_t)p, end, body;
     int holed = 0;
 
-    if (id == 0 || len <= SP_HOLE_HEAD)
+    if (id == 0 || len <= head)
         return 0;
     end = start + (uintptr_t)len;
-    body = start + (uintptr_t)SP_HOLE_HEAD;
+    body = start + (uintptr_t)head;
     for (size_t i = first_after(h, start); i < h->n && h->lo[i] < end; i++) {
         if (h->lo[i] >= body && h->hi[i] <= end) {
             h->taken_by[i] = id;
@@ -50,6 +50,16 @@ int sp_holes_take(sp_holes *h, uint32_t id, const uint8_t *p, uint64_t len)
     return holed;
 }
 
+int sp_holes_take(sp_holes *h, uint32_t id, const uint8_t *p, uint64_t len)
+{
+    return take_past(h, id, p, len, SP_HOLE_HEAD);
+}
+
+void sp_holes_take_unread(sp_holes *h, uint32_t id, const uint8_t *p, uint64_t len)
+{
+    (void)take_past(h, id, p, len, 0);
+}
+
 void sp_holes_end(sp_holes *h, uint32_t id, const uint8_t *start, const uint8_t *end)
 {
     uintptr_t to = end != NULL ? (uintptr_t)end : UINTPTR_MAX;
@@ -59,4 +69,15 @@ void sp_holes_end(sp_holes *h, uint32_t id, const uint8_t *start, const uint8_t 
     for (size_t i = first_after(h, (uintptr_t)start); i < h->n && h->lo[i] < to; i++)
         if (h->taken_by[i] != id)
             h->touched = 1;
+}
+
+void sp_holes_adopt(sp_holes *h, uint32_t id, const uint8_t *start, const uint8_t *end)
+{
+    if (id == 0)
+        return;
+    for (size_t i = first_after(h, (uintptr_t)start); i < h->n && h->hi[i] <= (uintptr_t)end; i++)
+        /* a later id inside this reading is one of its nested readings,
+         * whose own end vouched for what it took */
+        if (h->lo[i] >= (uintptr_t)start && h->taken_by[i] > id)
+            h->taken_by[i] = id;
 }

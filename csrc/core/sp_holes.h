@@ -49,6 +49,16 @@ uint32_t sp_holes_begin(sp_holes *h);
  * 1 when a hole lies in it past its head (the value gets SP_VF_HOLED). */
 int sp_holes_take(sp_holes *h, uint32_t id, const uint8_t *p, uint64_t len);
 
+/* The same for bytes that nothing looks at again, head included: the
+ * array data joblib writes between opcodes, which its unpickler copies or
+ * maps and the scan never keeps as a value. */
+void sp_holes_take_unread(sp_holes *h, uint32_t id, const uint8_t *p, uint64_t len);
+
+/* Reading `id` handed [start, end) to readings begun inside it (joblib's
+ * inline pickle of an object array), which reached STOP at end: the holes
+ * they took there count as taken by `id`. */
+void sp_holes_adopt(sp_holes *h, uint32_t id, const uint8_t *start, const uint8_t *end);
+
 /* Reading `id` covered [start, end) and reached STOP there; end NULL: it
  * stopped otherwise, and may have looked at anything after its cursor. */
 void sp_holes_end(sp_holes *h, uint32_t id, const uint8_t *start, const uint8_t *end);

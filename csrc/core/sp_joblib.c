@@ -8,6 +8,7 @@
  * walk stops at the first array; this reads on exactly as joblib does. */
 #include <string.h>
 
+#include "sp_holes.h"
 #include "sp_machine_internal.h"
 
 /* joblib moved out of sklearn.externals; both spellings load the same way */
@@ -23,6 +24,20 @@ int sp_joblib_wrote(const sp_stream *st)
     for (uint32_t i = 0; i < st->n_globals; i++)
         if (is_wrapper(&st->globals[i]))
             return 1;
+    return 0;
+}
+
+int sp_joblib_wrote_before(const sp_stream *st, uint64_t limit)
+{
+    for (uint32_t i = 0; i < st->n_globals; i++) {
+        const sp_global *g = &st->globals[i];
+        /* past the opcode and whatever argument it read: two lines at
+         * most (GLOBAL, INST) or a code of four bytes (EXT4) */
+        uint64_t end = g->offset + 8 + (uint64_t)g->raw_module.len + g->raw_name.len;
+
+        if (is_wrapper(g) && end <= limit)
+            return 1;
+    }
     return 0;
 }
 
@@ -150,6 +165,8 @@ static int read_object_array(sp_machine *m)
     first = &inner->streams[0];
     if (first->end_kind != SP_END_STOP)
         return sp_machine_fail(m, "the inline pickle of an object array fails");
+    if (m->reading)
+        sp_holes_adopt(m->lim->holes, m->reading, m->buf + m->pos, m->buf + m->pos + first->end);
     m->pos += first->end;
     return 0;
 }
@@ -214,6 +231,8 @@ int sp_joblib_after_build(sp_machine *m, const sp_slot *inst, const sp_slot *sta
     nbytes = count * dt.itemsize;
     if (m->len - m->pos < nbytes)
         return sp_machine_truncated(m);
+    if (m->reading)
+        sp_holes_take_unread(m->lim->holes, m->reading, m->buf + m->pos, nbytes);
     m->pos += nbytes;
     m->st->joblib_array_bytes += nbytes;
     return 0;

@@ -116,6 +116,9 @@ int sp_joblib_after_build(sp_machine *m, const sp_slot *inst, const sp_slot *sta
 /* 1 when the stream resolves joblib's array wrapper: the file was written
  * by joblib.dump and is read by joblib.load. */
 int sp_joblib_wrote(const sp_stream *st);
+/* The same, from a wrapper whose opcode and arguments end at or before
+ * offset `limit` of the input: a choice no byte from there on made. */
+int sp_joblib_wrote_before(const sp_stream *st, uint64_t limit);
 
 /* ---- anomalies (sp_machine.c) --------------------------------------- */
 void sp_stream_add_anomaly(sp_arena *arena, sp_stream *st, int code, uint64_t offset,

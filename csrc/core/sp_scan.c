@@ -461,6 +461,7 @@ sp_status sp_scan_pickles(const uint8_t *data, size_t len, const sp_limits *limi
 {
     sp_limits defaults;
     sp_status status;
+    int touched;
 
     *out = NULL;
     if (data == NULL && len != 0) {
@@ -471,10 +472,19 @@ sp_status sp_scan_pickles(const uint8_t *data, size_t len, const sp_limits *limi
         sp_limits_default(&defaults);
         limits = &defaults;
     }
+    touched = limits->holes != NULL ? limits->holes->touched : 0;
     status = scan_as(data, len, limits, 0, 0, out, err);
     if (status == SP_OK && (*out)->n_streams > 0 && sp_joblib_wrote(&(*out)->streams[0])) {
         /* written by joblib.dump: read again as joblib.load reads it, with
          * its pure-Python unpickler and array data between the opcodes */
+        if (limits->holes != NULL && limits->holes->n > 0 &&
+            sp_joblib_wrote_before(&(*out)->streams[0],
+                                   (uint64_t)(limits->holes->lo[0] - (uintptr_t)data)))
+            /* The first reading ran on into the array data, holes and
+             * all, as opcodes. It is dropped, and what it chose on lies
+             * before the first hole: the holes are for joblib's reading
+             * to vouch for. */
+            limits->holes->touched = touched;
         sp_result_free(*out);
         *out = NULL;
         status = scan_as(data, len, limits, SP_MODE_JOBLIB | SP_MODE_PYTHON, 0, out, err);
