@@ -8,7 +8,7 @@ from ..errors import ScanError
 from . import state
 from .policy import judge, refuse_unreadable
 from .reader import ScannedReader
-from .snapshot import file_name, fill_holes, from_bytes, read_file_object, read_path, regular_fd
+from .snapshot import file_name, fill_holes, from_bytes, read_file_object, regular_fd
 
 # Called between the verdict and the load; tests set it to act exactly
 # there (rewrite or replace the file) and prove that changes nothing.
@@ -66,21 +66,6 @@ def _verdict(snapshot):
         fill_holes(snapshot)
     report, _touched = _scan_view(snapshot, None)
     return report
-
-
-def scanned_path(path, release=True, check=True):
-    """(reader, descriptor) over the checked bytes of a path (unchecked
-    when the caller checks what it derives from them). The descriptor is
-    the one the bytes came from; the caller closes it."""
-    snapshot, fd = read_path(path)
-    try:
-        if check:
-            check_snapshot(snapshot)
-    except BaseException:
-        snapshot.close()
-        os.close(fd)
-        raise
-    return ScannedReader(snapshot, release=release), fd
 
 
 def _planned(fh, plan_holes):

@@ -54,13 +54,23 @@ class ScannedReader(io.RawIOBase):
         self._run_freed_to = 0
         self._freed_starts = []
         self._freed_ends = []
-        self._holes = snapshot.holes
-        self._hole_starts = [start for start, _end in self._holes]
+        self._seen_holes = None
+        self._hole_starts = []
         self.name_for_errors = snapshot.name
 
     @property
     def snapshot(self):
         return self._snapshot
+
+    @property
+    def _holes(self):
+        # The snapshot's own: a check after this reader was made (joblib's
+        # path) may have read its holes in.
+        holes = self._snapshot.holes
+        if holes is not self._seen_holes:
+            self._seen_holes = holes
+            self._hole_starts = [start for start, _end in holes]
+        return holes
 
     def release_as_read(self):
         """Start giving back what is read from now on."""
@@ -183,10 +193,11 @@ class ScannedReader(io.RawIOBase):
         if not self._holes:
             out[:] = self._view[pos:end]
             return
+        holes = self._holes
         i = max(0, bisect_right(self._hole_starts, pos) - 1)
         at = pos
         while at < end:
-            h0, h1 = self._holes[i] if i < len(self._holes) else (end, end)
+            h0, h1 = holes[i] if i < len(holes) else (end, end)
             if at < h0:
                 stop = min(end, h0)
                 out[at - pos : stop - pos] = self._view[at:stop]
