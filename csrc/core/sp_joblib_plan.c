@@ -258,7 +258,8 @@ static int make_tuple(sp_jplan *p, uint32_t n)
     }
     if (n && !reserve((void **)&p->store, &p->store_cap, p->nstore + n - 1, sizeof(jv), MAX_STORE))
         return 0;
-    memcpy(p->store + p->nstore, p->stack + p->sp - n, n * sizeof(jv));
+    if (n) /* the store is still NULL before the first item */
+        memcpy(p->store + p->nstore, p->stack + p->sp - n, n * sizeof(jv));
     v.ref = p->nstore;
     v.n = n;
     p->nstore += n;

@@ -10,6 +10,7 @@
 #include "sp_features.h"
 #include "sp_file.h"
 #include "sp_holes.h"
+#include "sp_joblib_plan.h"
 #include "sp_scan.h"
 #include "sp_status.h"
 #include "sp_verdict.h"
@@ -195,6 +196,40 @@ done:
     free(c.features);
 }
 
+/* The joblib planner (sp_joblib_plan.h) fed windows of the input as the
+ * binding feeds them from a file, of a size the input picks: its spans lie
+ * inside the input, in order, and its cursor only moves forward. */
+static void check_joblib_plan(const uint8_t *data, size_t size)
+{
+    size_t window = size ? 1 + (size_t)data[size - 1] * 37 : 1;
+    sp_jplan *plan = sp_jplan_new(FUZZ_MAX_OPS);
+    uint64_t last_end = 0, at = 0;
+
+    if (plan == NULL)
+        return;
+    for (int rounds = 0; rounds < 100000; rounds++) {
+        uint64_t start = 0, end = 0, next = sp_jplan_next(plan);
+        size_t len;
+        sp_jplan_end how;
+
+        if (next < at || next >= size)
+            break;
+        at = next;
+        len = size - at < window ? size - at : window;
+        how = sp_jplan_walk(plan, data + at, len, at, size, &start, &end);
+        if (how == SP_JPLAN_ARRAY) {
+            if (start < last_end || end < start || end > size)
+                __builtin_trap();
+            last_end = end;
+        }
+        if (sp_jplan_next(plan) < at)
+            __builtin_trap();
+        if (how == SP_JPLAN_DONE)
+            break;
+    }
+    sp_jplan_free(plan);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     sp_limits limits;
@@ -238,5 +273,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_same_verdict(file, data, size, &limits);
     sp_file_free(file);
     check_holes(data, size, &limits);
+    check_joblib_plan(data, size);
     return 0;
 }
