@@ -9,6 +9,10 @@ end:
             torch.load(path) with its defaults
   joblib    a scikit-learn random forest, joblib.dump(compress=3) (zlib);
             joblib.load(path)
+  jarrays   a dict of float32 arrays of about 400 MB, joblib.dump with no
+            compression (joblib's default); joblib.load(path)
+  jmmap     the same file; joblib.load(path, mmap_mode="r"), whose arrays
+            map the file
   pandas    a DataFrame of about 500 MB (float64, int64 and a category
             column), DataFrame.to_pickle; pandas.read_pickle(path)
   numpy     an object array of 1M small tuples and strs, numpy.save;
@@ -105,6 +109,20 @@ def make_joblib(tmp, quick):
     return path, "RandomForestClassifier, %d trees, %d nodes, zlib 3" % (trees, nodes)
 
 
+def make_joblib_arrays(tmp, quick):
+    import joblib
+    import numpy as np
+
+    rng = np.random.default_rng(20240601)
+    layers = 50 if quick else 200
+    arrays = {"layer%d" % i: rng.standard_normal((512, 1024), dtype=np.float32)
+              for i in range(layers)}
+    arrays["config"] = {"layers": layers, "name": "bench"}
+    path = os.path.join(tmp, "arrays.joblib")
+    joblib.dump(arrays, path)
+    return path, "%d float32 arrays of 512x1024 and a dict, no compression" % layers
+
+
 def make_pandas(tmp, quick):
     import numpy as np
     import pandas as pd
@@ -155,6 +173,8 @@ def make_pickle2(tmp, quick):
 INPUTS = [
     ("torch", "torch state dict, zip", make_torch, "torch.load(path)"),
     ("joblib", "sklearn forest, joblib zlib 3", make_joblib, "joblib.load(path)"),
+    ("jarrays", "joblib arrays, uncompressed", make_joblib_arrays, "joblib.load(path)"),
+    ("jmmap", "joblib arrays, mmap_mode", make_joblib_arrays, "joblib.load(path, mmap_mode='r')"),
     ("pandas", "pandas DataFrame pickle", make_pandas, "pandas.read_pickle(path)"),
     ("numpy", "numpy object array .npy", make_numpy, "numpy.load(path, allow_pickle=True)"),
     ("pickle", "plain data pickle", make_pickle, "pickle.load(open(path, 'rb'))"),
@@ -181,6 +201,17 @@ def _loader(kind):
         import sklearn.tree  # noqa: F401
 
         return joblib.load, lambda obj: None
+    if kind in ("jarrays", "jmmap"):
+        import joblib
+        import numpy as np
+
+        def touch_arrays(obj):
+            for v in obj.values():
+                if isinstance(v, np.ndarray):
+                    v.reshape(-1).view(np.uint8)[::4096].sum()
+
+        mmap_mode = "r" if kind == "jmmap" else None
+        return lambda p: joblib.load(p, mmap_mode=mmap_mode), touch_arrays
     if kind == "pandas":
         import pandas as pd
 
@@ -231,10 +262,12 @@ def floor_child(kind, path):
     """The guard's own two steps on this input, without the load: taking
     the snapshot it hands the loader (for torch, all but the insides of the
     tensor records; for pandas and plain pickles, all but the insides of
-    their large bytes payloads, once the scan vouches for them; the loader
-    reads those from the file; otherwise the whole file) and scanning it
+    their large bytes payloads, and for uncompressed joblib files all but
+    their large arrays' data, once the scan vouches for them; the loader
+    reads or maps those from the file; otherwise the whole file) and scanning it
     with the bundled model."""
     from safepickle.guard.check import check_snapshot
+    from safepickle.guard.joblib_arrays import read_joblib_path
     from safepickle.guard.snapshot import Snapshot, read_path
     from safepickle.guard.stream_payloads import read_pickle_fd
     from safepickle.guard.zip_payloads import read_zip
@@ -256,6 +289,8 @@ def floor_child(kind, path):
     elif kind in ("pandas", "pickle", "pickle2"):
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         snapshot = read_pickle_fd(fd, path)
+    elif kind in ("jarrays", "jmmap"):
+        snapshot, fd = read_joblib_path(path)
     else:
         snapshot, fd = read_path(path)
         os.close(fd)
@@ -373,10 +408,12 @@ def render(args, env, rows, elapsed):
                "(fastest of %d), without the load. snapshot: the copy the loader is handed (for "
                "torch, everything but the insides of the tensor records; for pandas and plain "
                "pickles, everything but the insides of their large bytes payloads, found by a "
-               "walk over the opcodes; the loader then reads those from the file as a plain load "
+               "walk over the opcodes; for uncompressed joblib files, everything but their large "
+               "arrays' data, found by a walk that sizes each array; the loader then reads or "
+               "maps those from the file as a plain load "
                "does; a private anonymous copy of the whole file otherwise); scan: the scan with "
                "the bundled model and the policy (which vouches for the payload holes). "
-               "For torch, pandas, numpy and the plain pickle the loader then reads the snapshot "
+               "For the inputs other than the zlib forest the loader then reads the snapshot "
                "as it would have read "
                "the file, so a guarded load costs the plain load plus both steps: where "
                "(snapshot + scan)/plain is above %.2f, the time goal is out of reach of a guard "
