@@ -23,7 +23,14 @@ from safepickle.errors import GuardError
 from safepickle.guard import check, joblib_arrays
 from safepickle.guard.snapshot import PAGE, page_down, page_up
 
-from .test_guard_stream_holes import FILLINGS, HOSTILE_PICKLE, _filled, _MkdirOnLoad, _verdict
+from .test_guard_stream_holes import (
+    FILLINGS,
+    HOSTILE_PICKLE,
+    _filled,
+    _MkdirOnLoad,
+    _verdict,
+    overwriter,
+)
 
 MB = 1 << 20
 
@@ -281,15 +288,7 @@ def test_file_rewritten_after_the_verdict_runs_nothing(tmp_path, monkeypatch):
     canary = tmp_path / "canary"
     arrays = _big()
     path = _dump(tmp_path, arrays)
-    size = os.path.getsize(path)
-    hostile = pickle.dumps(_MkdirOnLoad(str(canary)), protocol=2)
-
-    def rewrite(snapshot):
-        assert snapshot.holes
-        with open(path, "r+b") as fh:
-            fh.write((hostile * (size // len(hostile) + 1))[:size])
-
-    monkeypatch.setattr(check, "_after_verdict", rewrite)
+    monkeypatch.setattr(check, "_after_verdict", overwriter(path, canary))
     for mmap_mode in (None, "r"):
         with safepickle.guarded(mode="block"):
             loaded = joblib.load(path, mmap_mode=mmap_mode)

@@ -363,6 +363,20 @@ class _MkdirOnLoad:
         return (os.mkdir, (self.path,))
 
 
+def overwriter(path, canary):
+    """A hook for check._after_verdict that writes over the whole file,
+    holes included, pickles that would create ``canary``."""
+    hostile = pickle.dumps(_MkdirOnLoad(str(canary)), protocol=2)
+
+    def rewrite(snapshot):
+        assert snapshot.holes
+        size = os.path.getsize(path)
+        with open(path, "r+b") as fh:
+            fh.write((hostile * (size // len(hostile) + 1))[:size])
+
+    return rewrite
+
+
 def test_file_cut_after_the_verdict_fails_closed(tmp_path, monkeypatch):
     path = tmp_path / "frame.pkl"
     _frame().to_pickle(path)
@@ -380,15 +394,7 @@ def test_file_rewritten_after_the_verdict_runs_nothing(tmp_path, monkeypatch):
     df = _frame()
     path = tmp_path / "frame.pkl"
     df.to_pickle(path)
-    size = os.path.getsize(path)
-    hostile = pickle.dumps(_MkdirOnLoad(str(canary)), protocol=2)
-
-    def rewrite(snapshot):
-        assert snapshot.holes
-        with open(path, "r+b") as fh:
-            fh.write((hostile * (size // len(hostile) + 1))[:size])
-
-    monkeypatch.setattr(check, "_after_verdict", rewrite)
+    monkeypatch.setattr(check, "_after_verdict", overwriter(path, canary))
     with safepickle.guarded(mode="block"):
         loaded = pd.read_pickle(path)
     assert not canary.exists()
