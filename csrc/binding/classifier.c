@@ -49,8 +49,8 @@ static PyObject *Classifier_new(PyTypeObject *type, PyObject *args, PyObject *kw
     if (deferred) {
         status = sp_classifier_defer(model.buf, (size_t)model.len, sp_feature_count(), &core, &err);
     } else {
-        Py_BEGIN_ALLOW_THREADS status =
-            sp_classifier_load(model.buf, (size_t)model.len, sp_feature_count(), &core, &err);
+        Py_BEGIN_ALLOW_THREADS
+        status = sp_classifier_load(model.buf, (size_t)model.len, sp_feature_count(), &core, &err);
         Py_END_ALLOW_THREADS
     }
     PyBuffer_Release(&model);
@@ -97,9 +97,12 @@ static PyObject *Classifier_score_rows(ClassifierObject *self, PyObject *matrix)
         PyBuffer_Release(&view);
         return PyErr_NoMemory();
     }
-    Py_BEGIN_ALLOW_THREADS for (Py_ssize_t r = 0; r < rows && status == SP_OK; r++) status =
-        sp_classifier_score(self->core, (const float *)view.buf + (size_t)r * n, &scores[r], &err);
-    Py_END_ALLOW_THREADS PyBuffer_Release(&view);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t r = 0; r < rows && status == SP_OK; r++)
+        status = sp_classifier_score(self->core, (const float *)view.buf + (size_t)r * n,
+                                     &scores[r], &err);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
     if (status != SP_OK) {
         model_error(Py_TYPE(self), &err, status);
         goto done;
@@ -145,8 +148,10 @@ static PyObject *Classifier_contributions(ClassifierObject *self, PyObject *vect
         PyBuffer_Release(&view);
         return PyErr_NoMemory();
     }
-    Py_BEGIN_ALLOW_THREADS status = sp_classifier_contributions(self->core, view.buf, out, &err);
-    Py_END_ALLOW_THREADS PyBuffer_Release(&view);
+    Py_BEGIN_ALLOW_THREADS
+    status = sp_classifier_contributions(self->core, view.buf, out, &err);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
     if (status != SP_OK) {
         model_error(Py_TYPE(self), &err, status);
         goto done;

@@ -68,9 +68,11 @@ PyObject *sp_debug_unwrap_decompress(PyObject *self, PyObject *args, PyObject *k
     sp_error err;
     memset(&err, 0, sizeof(err));
     sp_status st;
-    Py_BEGIN_ALLOW_THREADS st = sp_decompress(codec, (const uint8_t *)view.buf, (size_t)view.len,
-                                              &caps, &out, &out_len, &anomalies, &err);
-    Py_END_ALLOW_THREADS PyBuffer_Release(&view);
+    Py_BEGIN_ALLOW_THREADS
+    st = sp_decompress(codec, (const uint8_t *)view.buf, (size_t)view.len, &caps, &out, &out_len,
+                       &anomalies, &err);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
     if (st == SP_ERR_NOMEM || st == SP_ERR_ARG) {
         sp_decompress_free(out);
         if (st == SP_ERR_NOMEM)
@@ -112,8 +114,10 @@ PyObject *sp_debug_unwrap_npy_header(PyObject *self, PyObject *args)
     sp_error err;
     memset(&err, 0, sizeof(err));
     sp_status st;
-    Py_BEGIN_ALLOW_THREADS st = sp_npy_parse((const uint8_t *)view.buf, (size_t)view.len, &h, &err);
-    Py_END_ALLOW_THREADS PyBuffer_Release(&view);
+    Py_BEGIN_ALLOW_THREADS
+    st = sp_npy_parse((const uint8_t *)view.buf, (size_t)view.len, &h, &err);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
     if (st == SP_ERR_NOMEM)
         return PyErr_NoMemory();
     if (st == SP_ERR_ARG)

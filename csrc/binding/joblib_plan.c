@@ -75,9 +75,10 @@ PyObject *sp_binding_joblib_arrays(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto error;
     }
-    Py_BEGIN_ALLOW_THREADS n = walk(fd, size, min_len, plan, window, spans, cap);
-    Py_END_ALLOW_THREADS if (n < 0)
-    {
+    Py_BEGIN_ALLOW_THREADS
+    n = walk(fd, size, min_len, plan, window, spans, cap);
+    Py_END_ALLOW_THREADS
+    if (n < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         goto error;
     }

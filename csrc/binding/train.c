@@ -113,11 +113,12 @@ PyObject *module_train(PyObject *module, PyObject *args, PyObject *kwargs)
     if (params == NULL)
         goto done;
 
-    Py_BEGIN_ALLOW_THREADS status =
+    Py_BEGIN_ALLOW_THREADS
+    status =
         sp_classifier_train(matrix.buf, rows, cols, labels.buf, have_weights ? weights.buf : NULL,
                             params, n_params, rounds, json, &out, &err);
-    Py_END_ALLOW_THREADS if (status != SP_OK)
-    {
+    Py_END_ALLOW_THREADS
+    if (status != SP_OK) {
         if (status == SP_ERR_NOMEM)
             PyErr_NoMemory();
         else
