@@ -71,8 +71,11 @@ def _data_of(array):
 
 
 def _holes(path):
-    size = os.path.getsize(path)
-    return joblib_arrays.holes_of(_spans(path, min_len=joblib_arrays.MIN_HOLE), size)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return joblib_arrays.array_holes(fd, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
 
 
 def _touched(data, holes):

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sp_opcodes.h"
+
 #define MAX_STACK 4096u
 #define MAX_MARKS 1024u
 #define MAX_MEMO (1u << 20)
@@ -387,35 +389,35 @@ static int step(sp_jplan *p, const uint8_t *w, size_t avail, uint64_t size, uint
     } while (0)
 
     switch (op) {
-    case 0x80: /* PROTO */
-    case 0x82: /* EXT1 */
+    case SP_OP_PROTO:
+    case SP_OP_EXT1:
         NEED(1);
         at += 1;
-        if (op == 0x82)
+        if (op == SP_OP_EXT1)
             OK(push_kind(p, V_OTHER));
         break;
-    case 0x83: /* EXT2 */
+    case SP_OP_EXT2:
         NEED(2);
         at += 2;
         OK(push_kind(p, V_OTHER));
         break;
-    case 0x84: /* EXT4 */
+    case SP_OP_EXT4:
         NEED(4);
         at += 4;
         OK(push_kind(p, V_OTHER));
         break;
-    case 0x95: /* FRAME: joblib's data lies between frames, the walk reads on */
+    case SP_OP_FRAME: /* joblib's data lies between frames, the walk reads on */
         NEED(8);
         at += 8;
         break;
-    case '.':
+    case SP_OP_STOP:
         p->pos += at;
         return STOP_WALK;
-    case '(':
+    case SP_OP_MARK:
         OK(p->nmarks < MAX_MARKS);
         p->marks[p->nmarks++] = p->sp;
         break;
-    case '0': /* POP: a mark on top goes instead */
+    case SP_OP_POP: /* a mark on top goes instead */
         if (p->nmarks && p->marks[p->nmarks - 1] == p->sp)
             p->nmarks--;
         else {
@@ -423,47 +425,47 @@ static int step(sp_jplan *p, const uint8_t *w, size_t avail, uint64_t size, uint
             p->sp--;
         }
         break;
-    case '1':
+    case SP_OP_POP_MARK:
         OK(pop_to_mark(p, &n));
         p->sp -= n;
         break;
-    case '2':
+    case SP_OP_DUP:
         OK(above_mark(p, 1));
         OK(push(p, p->stack[p->sp - 1]));
         break;
-    case 'N':
+    case SP_OP_NONE:
         v.kind = V_OTHER;
         v.i = -1; /* None, for the alignment key */
         OK(push(p, v));
         break;
-    case 0x88:
-    case 0x89:
+    case SP_OP_NEWTRUE:
+    case SP_OP_NEWFALSE:
         v.kind = V_INT;
-        v.i = op == 0x88;
+        v.i = op == SP_OP_NEWTRUE;
         OK(push(p, v));
         break;
-    case 'J':
+    case SP_OP_BININT:
         NEED(4);
         v.kind = V_INT;
         v.i = (int32_t)(uint32_t)le(w + 1, 4);
         at += 4;
         OK(push(p, v));
         break;
-    case 'K':
+    case SP_OP_BININT1:
         NEED(1);
         v.kind = V_INT;
         v.i = w[1];
         at += 1;
         OK(push(p, v));
         break;
-    case 'M':
+    case SP_OP_BININT2:
         NEED(2);
         v.kind = V_INT;
         v.i = (int64_t)le(w + 1, 2);
         at += 2;
         OK(push(p, v));
         break;
-    case 0x8a: /* LONG1 */
+    case SP_OP_LONG1:
         NEED(1);
         len = w[1];
         at += 1;
@@ -482,7 +484,7 @@ static int step(sp_jplan *p, const uint8_t *w, size_t avail, uint64_t size, uint
         at += len;
         OK(push(p, v));
         break;
-    case 0x8b: /* LONG4 */
+    case SP_OP_LONG4:
         NEED(4);
         len = le(w + 1, 4);
         OK(len < (1u << 31));
@@ -490,19 +492,19 @@ static int step(sp_jplan *p, const uint8_t *w, size_t avail, uint64_t size, uint
         OK(p->pos + at <= size);
         OK(push_kind(p, V_OTHER));
         break;
-    case 'G':
+    case SP_OP_BINFLOAT:
         NEED(8);
         at += 8;
         OK(push_kind(p, V_OTHER));
         break;
-    case 'I':
-    case 'L':
-    case 'F':
-    case 'P':
-    case 'S':
-    case 'V':
-    case 'g':
-    case 'p': {
+    case SP_OP_INT:
+    case SP_OP_LONG:
+    case SP_OP_FLOAT:
+    case SP_OP_PERSID:
+    case SP_OP_STRING:
+    case SP_OP_UNICODE:
+    case SP_OP_GET:
+    case SP_OP_PUT: {
         const uint8_t *nl;
         size_t room = avail - 1 < MAX_LINE + 1 ? avail - 1 : MAX_LINE + 1;
 
@@ -514,28 +516,28 @@ static int step(sp_jplan *p, const uint8_t *w, size_t avail, uint64_t size, uint
         }
         len = (uint64_t)(nl - (w + 1));
         at += len + 1;
-        if (op == 'I')
+        if (op == SP_OP_INT)
             v = int_line(w + 1, len);
-        else if (op == 'S' && len >= 2 && (w[1] == '\'' || w[1] == '"'))
+        else if (op == SP_OP_STRING && len >= 2 && (w[1] == '\'' || w[1] == '"'))
             v = string_value(w + 2, len - 2);
-        else if (op == 'V')
+        else if (op == SP_OP_UNICODE)
             v = string_value(w + 1, len);
-        else if (op == 'g' || op == 'p') {
+        else if (op == SP_OP_GET || op == SP_OP_PUT) {
             jv idx = int_line(w + 1, len);
 
             OK(idx.kind == V_INT && idx.i >= 0);
-            OK(op == 'g' ? memo_get(p, (uint64_t)idx.i) : memo_put(p, (uint64_t)idx.i));
+            OK(op == SP_OP_GET ? memo_get(p, (uint64_t)idx.i) : memo_put(p, (uint64_t)idx.i));
             break;
         } else {
             v.kind = V_OTHER;
         }
-        if (op == 'P') /* PERSID: the id line, then persistent_load's result */
+        if (op == SP_OP_PERSID) /* the id line, then persistent_load's result */
             v.kind = V_OTHER;
         OK(push(p, v));
         break;
     }
-    case 'c':
-    case 'i': { /* GLOBAL, INST: two lines */
+    case SP_OP_GLOBAL:
+    case SP_OP_INST: { /* two lines */
         const uint8_t *nl1, *nl2;
         size_t room = avail - 1 < 2 * MAX_LINE + 2 ? avail - 1 : 2 * MAX_LINE + 2;
         jv mod, name;
@@ -550,7 +552,7 @@ static int step(sp_jplan *p, const uint8_t *w, size_t avail, uint64_t size, uint
         name = string_value(nl1 + 1, (size_t)(nl2 - (nl1 + 1)));
         at = (size_t)(nl2 + 1 - w);
         v = class_value(&mod, &name);
-        if (op == 'i') {
+        if (op == SP_OP_INST) {
             OK(pop_to_mark(p, &n));
             p->sp -= n;
             v.kind = v.kind == V_WRAPCLS ? V_WRAPOBJ : V_OTHER;
@@ -558,29 +560,30 @@ static int step(sp_jplan *p, const uint8_t *w, size_t avail, uint64_t size, uint
         OK(push(p, v));
         break;
     }
-    case 'T':
-    case 'X':
-    case 'B':
+    case SP_OP_BINSTRING:
+    case SP_OP_BINUNICODE:
+    case SP_OP_BINBYTES:
         NEED(4);
         len = le(w + 1, 4);
         at += 4;
         goto counted;
-    case 'U':
-    case 'C':
-    case 0x8c:
+    case SP_OP_SHORT_BINSTRING:
+    case SP_OP_SHORT_BINBYTES:
+    case SP_OP_SHORT_BINUNICODE:
         NEED(1);
         len = w[1];
         at += 1;
         goto counted;
-    case 0x8d:
-    case 0x8e:
-    case 0x96:
+    case SP_OP_BINUNICODE8:
+    case SP_OP_BINBYTES8:
+    case SP_OP_BYTEARRAY8:
         NEED(8);
         len = le(w + 1, 8);
         at += 8;
     counted:
         OK(len <= size && p->pos + at + len <= size);
-        if (op == 'T' || op == 'X' || op == 'U' || op == 0x8c || op == 0x8d) {
+        if (op == SP_OP_BINSTRING || op == SP_OP_BINUNICODE || op == SP_OP_SHORT_BINSTRING ||
+            op == SP_OP_SHORT_BINUNICODE || op == SP_OP_BINUNICODE8) {
             if (len <= MAX_TOKEN) {
                 NEED(len);
                 v = string_value(w + at, (size_t)len);
@@ -593,41 +596,41 @@ static int step(sp_jplan *p, const uint8_t *w, size_t avail, uint64_t size, uint
         at += len;
         OK(push(p, v));
         break;
-    case 0x97: /* NEXT_BUFFER */
+    case SP_OP_NEXT_BUFFER:
         OK(push_kind(p, V_OTHER));
         break;
-    case 0x98: /* READONLY_BUFFER */
+    case SP_OP_READONLY_BUFFER:
         OK(above_mark(p, 1));
         break;
-    case ']':
-    case 0x8f:
+    case SP_OP_EMPTY_LIST:
+    case SP_OP_EMPTY_SET:
         OK(push_kind(p, V_OTHER));
         break;
-    case '}':
+    case SP_OP_EMPTY_DICT:
         OK(new_dict(p, &v));
         OK(push(p, v));
         break;
-    case ')':
+    case SP_OP_EMPTY_TUPLE:
         OK(make_tuple(p, 0));
         break;
-    case 0x85:
-    case 0x86:
-    case 0x87:
-        n = (uint32_t)(op - 0x84);
+    case SP_OP_TUPLE1:
+    case SP_OP_TUPLE2:
+    case SP_OP_TUPLE3:
+        n = (uint32_t)(op - SP_OP_TUPLE1 + 1);
         OK(above_mark(p, n));
         OK(make_tuple(p, n));
         break;
-    case 't':
+    case SP_OP_TUPLE:
         OK(pop_to_mark(p, &n));
         OK(make_tuple(p, n));
         break;
-    case 'l':
-    case 0x91: /* LIST, FROZENSET */
+    case SP_OP_LIST:
+    case SP_OP_FROZENSET:
         OK(pop_to_mark(p, &n));
         p->sp -= n;
         OK(push_kind(p, V_OTHER));
         break;
-    case 'd':
+    case SP_OP_DICT:
         OK(pop_to_mark(p, &n));
         OK(n % 2 == 0);
         OK(new_dict(p, &v));
@@ -636,35 +639,35 @@ static int step(sp_jplan *p, const uint8_t *w, size_t avail, uint64_t size, uint
         p->sp -= n;
         OK(push(p, v));
         break;
-    case 'a':
+    case SP_OP_APPEND:
         OK(above_mark(p, 2));
         p->sp--;
         break;
-    case 'e':
-    case 0x90: /* APPENDS, ADDITEMS */
+    case SP_OP_APPENDS:
+    case SP_OP_ADDITEMS:
         OK(pop_to_mark(p, &n));
         p->sp -= n;
         OK(above_mark(p, 1));
         break;
-    case 's':
+    case SP_OP_SETITEM:
         OK(above_mark(p, 3));
         dict_set(p, &p->stack[p->sp - 3], &p->stack[p->sp - 2], &p->stack[p->sp - 1]);
         p->sp -= 2;
         break;
-    case 'u':
+    case SP_OP_SETITEMS:
         OK(pop_to_mark(p, &n));
         OK(n % 2 == 0 && above_mark(p, 1 + n));
         for (uint32_t k = p->sp - n; k < p->sp; k += 2)
             dict_set(p, &p->stack[p->sp - n - 1], &p->stack[k], &p->stack[k + 1]);
         p->sp -= n;
         break;
-    case 0x93: /* STACK_GLOBAL */
+    case SP_OP_STACK_GLOBAL:
         OK(above_mark(p, 2));
         v = class_value(&p->stack[p->sp - 2], &p->stack[p->sp - 1]);
         p->sp -= 2;
         OK(push(p, v));
         break;
-    case 'R': { /* REDUCE */
+    case SP_OP_REDUCE: {
         const jv *fn, *args;
 
         OK(above_mark(p, 2));
@@ -688,26 +691,26 @@ static int step(sp_jplan *p, const uint8_t *w, size_t avail, uint64_t size, uint
         OK(push(p, v));
         break;
     }
-    case 0x81: /* NEWOBJ */
-    case 0x92: /* NEWOBJ_EX */
-        n = op == 0x81 ? 2 : 3;
+    case SP_OP_NEWOBJ:
+    case SP_OP_NEWOBJ_EX:
+        n = op == SP_OP_NEWOBJ ? 2 : 3;
         OK(above_mark(p, n));
         v.kind = p->stack[p->sp - n].kind == V_WRAPCLS ? V_WRAPOBJ : V_OTHER;
         p->sp -= n;
         OK(push(p, v));
         break;
-    case 'o': /* OBJ: the class is the mark's first item */
+    case SP_OP_OBJ: /* the class is the mark's first item */
         OK(pop_to_mark(p, &n));
         OK(n >= 1);
         v.kind = p->stack[p->sp - n].kind == V_WRAPCLS ? V_WRAPOBJ : V_OTHER;
         p->sp -= n;
         OK(push(p, v));
         break;
-    case 'Q': /* BINPERSID */
+    case SP_OP_BINPERSID:
         OK(above_mark(p, 1));
         p->stack[p->sp - 1].kind = V_OTHER;
         break;
-    case 'b': { /* BUILD */
+    case SP_OP_BUILD: {
         jv *inst, *state;
 
         OK(above_mark(p, 2));
@@ -745,19 +748,19 @@ static int step(sp_jplan *p, const uint8_t *w, size_t avail, uint64_t size, uint
         p->sp--;
         break;
     }
-    case 'h':
-    case 'q':
+    case SP_OP_BINGET:
+    case SP_OP_BINPUT:
         NEED(1);
-        OK(op == 'h' ? memo_get(p, w[1]) : memo_put(p, w[1]));
+        OK(op == SP_OP_BINGET ? memo_get(p, w[1]) : memo_put(p, w[1]));
         at += 1;
         break;
-    case 'j':
-    case 'r':
+    case SP_OP_LONG_BINGET:
+    case SP_OP_LONG_BINPUT:
         NEED(4);
-        OK(op == 'j' ? memo_get(p, le(w + 1, 4)) : memo_put(p, le(w + 1, 4)));
+        OK(op == SP_OP_LONG_BINGET ? memo_get(p, le(w + 1, 4)) : memo_put(p, le(w + 1, 4)));
         at += 4;
         break;
-    case 0x94: /* MEMOIZE */
+    case SP_OP_MEMOIZE:
         OK(memo_put(p, p->memo_len));
         break;
     default:

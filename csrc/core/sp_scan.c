@@ -478,6 +478,7 @@ sp_status sp_scan_pickles(const uint8_t *data, size_t len, const sp_limits *limi
         /* written by joblib.dump: read again as joblib.load reads it, with
          * its pure-Python unpickler and array data between the opcodes */
         if (limits->holes != NULL && limits->holes->n > 0 &&
+            limits->holes->lo[0] >= (uintptr_t)data &&
             sp_joblib_wrote_before(&(*out)->streams[0],
                                    (uint64_t)(limits->holes->lo[0] - (uintptr_t)data)))
             /* The first reading ran on into the array data, holes and

@@ -8,7 +8,7 @@ from ..errors import ScanError
 from . import state
 from .policy import judge, refuse_unreadable
 from .reader import ScannedReader
-from .snapshot import file_name, fill_holes, from_bytes, read_file_object, regular_fd
+from .snapshot import file_name, fill_holes, from_bytes, read_file_object, read_path, regular_fd
 
 # Called between the verdict and the load; tests set it to act exactly
 # there (rewrite or replace the file) and prove that changes nothing.
@@ -66,6 +66,22 @@ def _verdict(snapshot):
         fill_holes(snapshot)
     report, _touched = _scan_view(snapshot, None)
     return report
+
+
+def scanned_path(path, release=True, check=True, read=read_path):
+    """(reader, descriptor) over the checked bytes of a path (unchecked
+    when the caller checks what it derives from them), read by ``read``
+    (snapshot.read_path, or joblib_arrays.read_joblib_path). The
+    descriptor is the one the bytes came from; the caller closes it."""
+    snapshot, fd = read(path)
+    try:
+        if check:
+            check_snapshot(snapshot)
+        return ScannedReader(snapshot, release=release), fd
+    except BaseException:
+        snapshot.close()
+        os.close(fd)
+        raise
 
 
 def _planned(fh, plan_holes):

@@ -17,40 +17,21 @@ unpickler does, and says whether any byte it relied on lies in a hole
 """
 
 import os
-import stat
 
 from .. import _native
-from .snapshot import page_down, page_up, read_fd, read_with_holes
-from .stream_payloads import MAX_OPS, MIN_FILE, MIN_HOLE
+from .snapshot import read_fd
+from .stream_payloads import MAX_OPS, MIN_HOLE, holes_of, planned_snapshot
 
 
-def holes_of(spans, size):
-    """Sorted, disjoint [(start, end)] to leave out: each array's data past
-    the file's head, in whole pages. Nothing reads an array's data but the
-    loader, so its first bytes may be a hole too."""
-    holes = []
-    for start, end in spans:
-        lo = page_up(max(start, _native.HOLE_FILE_HEAD))
-        hi = page_down(min(end, size))
-        if hi - lo >= MIN_HOLE and (not holes or lo >= holes[-1][1]):
-            holes.append((lo, hi))
-    return holes
+def array_holes(fd, size):
+    """The holes of the joblib file ``fd``: its large arrays' data. Nothing
+    reads an array's data but the loader, so its first bytes may be a hole
+    too."""
+    return holes_of(_native.joblib_arrays(fd, size, MIN_HOLE, MAX_OPS), size, head=0)
 
 
 def with_holes(fd, name):
-    """A snapshot of the regular file ``fd`` (from offset 0) whose large
-    arrays are holes the scan must still vouch for, or None when the file
-    is small or the walk finds no array worth leaving out."""
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or st.st_size < MIN_FILE:
-        return None
-    size = st.st_size
-    holes = holes_of(_native.joblib_arrays(fd, size, MIN_HOLE, MAX_OPS), size)
-    if not holes:
-        return None
-    snapshot = read_with_holes(fd, size, holes, name)
-    snapshot.scan_checks_holes = True
-    return snapshot
+    return planned_snapshot(fd, name, array_holes)
 
 
 def read_joblib_path(path):

@@ -12,7 +12,7 @@ import warnings
 
 from ..errors import UnscannableError
 from . import state
-from .check import check_snapshot, scanned_file, sync_position
+from .check import check_snapshot, scanned_file, scanned_path, sync_position
 from .joblib_arrays import read_joblib_path
 from .joblib_stream import decompressed
 from .reader import SCANNED_READERS, ScannedReader, buffered
@@ -86,13 +86,7 @@ def make_load(original, numpy_pickle):
             finally:
                 sync_position(filename, start, reader)
                 reader.close()
-        snapshot, fd = read_joblib_path(filename)
-        try:
-            reader = ScannedReader(snapshot, release=False)
-        except BaseException:
-            snapshot.close()
-            os.close(fd)
-            raise
+        reader, fd = scanned_path(filename, release=False, check=False, read=read_joblib_path)
         try:
             mmap_mode = bound.arguments.get("mmap_mode")
             if mmap_mode is None:

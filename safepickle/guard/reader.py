@@ -190,10 +190,10 @@ class ScannedReader(io.RawIOBase):
         """Bytes [pos, pos + len(out)) into ``out``: from the snapshot, and
         from the descriptor where they fall in a hole."""
         end = pos + len(out)
-        if not self._holes:
+        holes = self._holes
+        if not holes:
             out[:] = self._view[pos:end]
             return
-        holes = self._holes
         i = max(0, bisect_right(self._hole_starts, pos) - 1)
         at = pos
         while at < end:

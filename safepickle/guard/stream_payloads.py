@@ -55,33 +55,43 @@ def payload_spans(pread, size):
     return spans
 
 
-def holes_of(spans, size):
-    """Sorted, disjoint [(start, end)] to leave out: each payload's inside,
-    past the head the scan may read, in whole pages."""
+def holes_of(spans, size, head=_native.HOLE_HEAD):
+    """Sorted, disjoint [(start, end)] to leave out: each span's inside,
+    past the ``head`` the scan may read and the file's own head, in whole
+    pages."""
     holes = []
     for start, end in spans:
-        lo = page_up(max(start + _native.HOLE_HEAD, _native.HOLE_FILE_HEAD))
+        lo = page_up(max(start + head, _native.HOLE_FILE_HEAD))
         hi = page_down(min(end, size))
         if hi - lo >= MIN_HOLE and (not holes or lo >= holes[-1][1]):
             holes.append((lo, hi))
     return holes
 
 
-def with_holes(fd, name):
+def planned_snapshot(fd, name, plan):
     """A snapshot of the regular file ``fd`` (read with pread, from offset
-    0) whose large payloads are holes the scan must still vouch for
-    (``scan_checks_holes``), or None when the file is small or the walk
-    finds no payload worth leaving out."""
+    0) without the holes ``plan(fd, size)`` gives, which the scan must
+    still vouch for (``scan_checks_holes``), or None when the file is small
+    or the plan leaves nothing out."""
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode) or st.st_size < MIN_FILE:
         return None
-    size = st.st_size
-    holes = holes_of(payload_spans(lambda n, offset: os.pread(fd, n, offset), size), size)
+    holes = plan(fd, st.st_size)
     if not holes:
         return None
-    snapshot = read_with_holes(fd, size, holes, name)
+    snapshot = read_with_holes(fd, st.st_size, holes, name)
     snapshot.scan_checks_holes = True
     return snapshot
+
+
+def payload_holes(fd, size):
+    """The holes of the pickle file ``fd``: its large bytes payloads'
+    insides."""
+    return holes_of(payload_spans(lambda n, off: os.pread(fd, n, off), size), size)
+
+
+def with_holes(fd, name):
+    return planned_snapshot(fd, name, payload_holes)
 
 
 def read_pickle_fd(fd, name):
