@@ -8,7 +8,7 @@ from ..errors import ScanError
 from . import state
 from .policy import judge, refuse_unreadable
 from .reader import ScannedReader
-from .snapshot import file_name, fill_holes, read_file_object, read_path, regular_fd
+from .snapshot import file_name, fill_holes, from_bytes, read_file_object, read_path, regular_fd
 
 # Called between the verdict and the load; tests set it to act exactly
 # there (rewrite or replace the file) and prove that changes nothing.

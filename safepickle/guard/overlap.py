@@ -42,30 +42,20 @@ def check(snapshot, start, policy, kwargs, pending=None):
         report = pending.early_report()
         return report is None or speculation.rules_out(report)
 
-    def may_free():
-        # only where nothing can abandon the speculation: no record of the
-        # input reaches a callable (the model scored none), so the
-        # speculation's value, or its error, is the real load's
-        if not pending.over():
-            return False
-        report = pending.early_report()
-        return report is not None and report.verdict == "benign" and report.score is None
-
     try:
-        spec = speculation.run(snapshot, start, kwargs, stop, may_free)
+        spec = speculation.run(snapshot, start, kwargs, stop)
     except BaseException:
         # not a failure of the input (an interrupt): the scan may not go on
         # over a snapshot the caller is about to close
         _wait_quietly(pending)
         raise
     pending.finish()
-    if spec.error is None:
-        return Kept(spec.value, spec.end)
-    if spec.freed:
-        # the real loader can no longer read what was given back: the same
-        # unpickler on the same bytes would fail the same way
-        raise spec.error
-    return None
+    if spec is None:
+        return None
+    try:
+        return Kept(speculation.replay(spec), spec.end)
+    except speculation.Abandon:
+        return None
 
 
 def _wait_quietly(pending):

@@ -6,7 +6,7 @@ import _pickle
 import functools
 import pickle
 
-from . import callers, check, overlap, state
+from . import callers, check, overlap, speculation, state
 from .check import scanned_file, sync_position
 from .reader import SCANNED_READERS, BufferedScannedReader, ScannedReader, buffered
 from .snapshot import from_bytes
@@ -32,6 +32,8 @@ def guarded_load(original):
 
     @functools.wraps(original)
     def load(file, **kwargs):
+        if original is C_LOAD and getattr(file, "pending", None) is not None:
+            return _load_pending(file, kwargs, original)
         if _unchecked(file):
             return original(file, **kwargs)
         policy = state.current_policy()
@@ -65,6 +67,21 @@ def _checked(snapshot, start, policy, kwargs, may_overlap):
         return overlap.check(snapshot, start, policy, kwargs)
     check.check_snapshot(snapshot, policy)
     return None
+
+
+def _load_pending(reader, kwargs, original):
+    """pickle.load on a reader whose check is still running (numpy_hook):
+    the load overlaps the scan where it can, and never starts before it."""
+    pending = reader.pending
+    kept = None
+    if speculation.usable(kwargs):
+        kept = overlap.check(reader.snapshot, reader.tell(), None, kwargs, pending=pending)
+    else:
+        pending.finish()
+    if kept is not None:
+        reader.seek(kept.end)
+        return kept.value
+    return original(reader, **kwargs)
 
 
 def guarded_loads(original, load_from_file=None):
