@@ -192,11 +192,8 @@ class _CountingReader(ScannedReader):
 
 @pytest.fixture
 def counting(monkeypatch):
-    from safepickle.guard import check, pending, pickle_hooks
+    from safepickle.guard import check, pickle_hooks
 
-    # what the real loader reads: a large pickle of builtin values would
-    # otherwise be unpickled while the scan runs, from the snapshot itself
-    monkeypatch.setattr(pending, "MIN_SIZE", 1 << 62)
     _CountingReader.calls = 0
     monkeypatch.setattr(check, "ScannedReader", _CountingReader)
     monkeypatch.setattr(pickle_hooks, "ScannedReader", _CountingReader)

@@ -19,18 +19,14 @@ def check_snapshot(snapshot, policy=None):
     """Scan ``snapshot`` and raise, warn or return as the policy says."""
     policy = policy if policy is not None else state.current_policy()
     try:
-        report = verdict(snapshot)
+        report = _verdict(snapshot)
     except ScanError as exc:
-        report = exc
-    return apply_policy(snapshot, report, policy)
-
-
-def apply_policy(snapshot, report, policy):
-    """What check_snapshot does with the scan's outcome: a report, or the
-    ScanError that stopped the scan."""
-    if isinstance(report, ScanError):
-        refuse_unreadable(snapshot.name, report.reason, policy)
+        refuse_unreadable(snapshot.name, exc.reason, policy)
         return None
+    finally:
+        # the loader comes next and wants the memory the scan kept for the
+        # next scan
+        _native.release_memory()
     report.path = snapshot.name
     judge(report, snapshot.name, policy)
     if _after_verdict is not None:
@@ -58,19 +54,10 @@ def _scan_view(snapshot, holes):
         view.release()
 
 
-def verdict(snapshot):
+def _verdict(snapshot):
     """The compact report of ``snapshot``. Holes the scan must vouch for
     stay out only when it relied on none of their bytes; otherwise they
     are read in and the snapshot is scanned again, whole."""
-    try:
-        return _verdict(snapshot)
-    finally:
-        # the loader comes next and wants the memory the scan kept for the
-        # next scan
-        _native.release_memory()
-
-
-def _verdict(snapshot):
     if snapshot.scan_checks_holes:
         report, touched = _scan_view(snapshot, snapshot.holes)
         snapshot.scan_checks_holes = False
@@ -134,6 +121,13 @@ def scanned_file(fh, release=True, check=True, policy=None, plan_holes=None):
         snapshot.close()
         raise
     return ScannedReader(snapshot, release=release), start
+
+
+def scanned_bytes(data, name="<bytes>", policy=None):
+    """The checked snapshot of a bytes-like object."""
+    snapshot = from_bytes(data, name)
+    check_snapshot(snapshot, policy)
+    return snapshot
 
 
 def sync_position(fh, start, reader):

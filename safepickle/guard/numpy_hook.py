@@ -10,7 +10,6 @@ import os
 
 from . import state
 from .check import check_snapshot, scanned_file, sync_position
-from .pending import PendingCheck, worth_it
 from .reader import ScannedReader
 from .snapshot import read_fd
 from .wrapping import bound_arguments, original_of, wraps_loader
@@ -40,10 +39,13 @@ def make_load(original):
         if state.passes_through() or not bound.arguments.get("allow_pickle"):
             return call(file)
         if hasattr(file, "read"):
-            reader, start = scanned_file(file, release=False, check=False)
+            reader, start = scanned_file(file, release=False)
             npz = _starts_with(reader, _ZIP_MAGICS)
+            if not npz:
+                reader.release_as_read()
             try:
-                return _checked_call(reader, npz, call)
+                with state.inside_guarded_load():
+                    return call(reader)
             finally:
                 if not npz:
                     sync_position(file, start, reader)
@@ -64,52 +66,16 @@ def make_load(original):
             os.close(fd)
         npz = _starts_with(reader, _ZIP_MAGICS)
         try:
-            return _checked_call(reader, npz, call)
+            check_snapshot(reader.snapshot)
+            if not npz:
+                reader.release_as_read()
+            with state.inside_guarded_load():
+                return call(reader)
         finally:
             if not npz:
                 reader.close()
 
     return load
-
-
-def _data_offset(snapshot):
-    """Where a .npy file's data starts (after its header), or for any
-    other input where numpy stops sniffing its first bytes; None for a
-    header that says no length."""
-    head = bytes(snapshot.buffer[:12])
-    if not head.startswith(_NPY_MAGIC):
-        return len(_NPY_MAGIC)
-    if len(head) >= 10 and head[6] == 1:
-        return 10 + int.from_bytes(head[8:10], "little")
-    if len(head) >= 12 and head[6] in (2, 3):
-        return 12 + int.from_bytes(head[8:12], "little")
-    return None
-
-
-def _checked_call(reader, npz, call):
-    """call(reader) once the check of its snapshot allows it. A large
-    input other than a .npz has its scan run while numpy reads the header
-    and, through the guarded pickle.load, unpickles speculatively; the
-    reader holds every byte past the header until the verdict is in."""
-    snapshot = reader.snapshot
-    offset = None if npz or not worth_it(snapshot) else _data_offset(snapshot)
-    if offset is None:
-        check_snapshot(snapshot)
-        if not npz:
-            reader.release_as_read()
-        with state.inside_guarded_load():
-            return call(reader)
-    pending = PendingCheck(snapshot, state.current_policy())
-    reader.hold(pending, offset)
-    try:
-        with state.inside_guarded_load():
-            value = call(reader)
-    except BaseException:
-        # a refusal first: the loader may have failed on what it refused
-        pending.finish()
-        raise
-    pending.finish()
-    return value
 
 
 def patches(numpy):

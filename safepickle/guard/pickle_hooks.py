@@ -6,10 +6,9 @@ import _pickle
 import functools
 import pickle
 
-from . import callers, check, overlap, speculation, state
-from .check import scanned_file, sync_position
+from . import callers, state
+from .check import scanned_bytes, scanned_file, sync_position
 from .reader import SCANNED_READERS, BufferedScannedReader, ScannedReader, buffered
-from .snapshot import from_bytes
 from .stream_payloads import with_holes
 
 # The real functions, taken before anything here is patched.
@@ -32,24 +31,14 @@ def guarded_load(original):
 
     @functools.wraps(original)
     def load(file, **kwargs):
-        if original is C_LOAD and getattr(file, "pending", None) is not None:
-            return _load_pending(file, kwargs, original)
         if _unchecked(file):
             return original(file, **kwargs)
         policy = state.current_policy()
         if callers.trusted(policy, 1):
             with state.inside_guarded_load():
                 return original(file, **kwargs)
-        reader, start = scanned_file(file, policy=policy, plan_holes=with_holes, check=False)
+        reader, start = scanned_file(file, policy=policy, plan_holes=with_holes)
         try:
-            kept = _checked(reader.snapshot, 0, policy, kwargs, original is C_LOAD)
-        except BaseException:
-            reader.close()
-            raise
-        try:
-            if kept is not None:
-                reader.seek(kept.end)
-                return kept.value
             with buffered(reader) as source:
                 return original(source, **kwargs)
         finally:
@@ -58,30 +47,6 @@ def guarded_load(original):
 
     load.__safepickle_original__ = original
     return load
-
-
-def _checked(snapshot, start, policy, kwargs, may_overlap):
-    """check_snapshot, overlapped with a speculative load where it can be
-    (overlap.py): a Kept that stands for the load, or None."""
-    if may_overlap and overlap.possible(snapshot, kwargs):
-        return overlap.check(snapshot, start, policy, kwargs)
-    check.check_snapshot(snapshot, policy)
-    return None
-
-
-def _load_pending(reader, kwargs, original):
-    """pickle.load on a reader whose check is still running (numpy_hook):
-    the load overlaps the scan where it can, and never starts before it."""
-    pending = reader.pending
-    kept = None
-    if speculation.usable(kwargs):
-        kept = overlap.check(reader.snapshot, reader.tell(), None, kwargs, pending=pending)
-    else:
-        pending.finish()
-    if kept is not None:
-        reader.seek(kept.end)
-        return kept.value
-    return original(reader, **kwargs)
 
 
 def guarded_loads(original, load_from_file=None):
@@ -97,15 +62,7 @@ def guarded_loads(original, load_from_file=None):
         if callers.trusted(policy, 1):
             with state.inside_guarded_load():
                 return original(data, **kwargs)
-        snapshot = from_bytes(data)
-        try:
-            kept = _checked(snapshot, 0, policy, kwargs, original is C_LOADS)
-        except BaseException:
-            snapshot.close()
-            raise
-        if kept is not None:
-            snapshot.close()
-            return kept.value
+        snapshot = scanned_bytes(data, policy=policy)
         if load_from_file is not None:
             with ScannedReader(snapshot) as reader, buffered(reader) as source:
                 return load_from_file(source, **kwargs)
@@ -225,7 +182,7 @@ def existing_subclass_patches():
     __init__ and load the guard in place."""
     patches = []
     for sub in _subclasses(C_UNPICKLER):
-        if issubclass(sub, Unpickler) or sub.__dict__.get("__safepickle_internal__"):
+        if issubclass(sub, Unpickler):
             continue
         own_init = sub.__dict__.get("__init__")
         own_load = sub.__dict__.get("load")

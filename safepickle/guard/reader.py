@@ -57,9 +57,6 @@ class ScannedReader(io.RawIOBase):
         self._seen_holes = None
         self._hole_starts = []
         self.name_for_errors = snapshot.name
-        # a check still running (pending.py), and from where bytes wait for it
-        self.pending = None
-        self._held_from = None
 
     @property
     def snapshot(self):
@@ -74,18 +71,6 @@ class ScannedReader(io.RawIOBase):
             self._seen_holes = holes
             self._hole_starts = [start for start, _end in holes]
         return holes
-
-    def hold(self, pending, offset):
-        """Bytes from ``offset`` on are served only once ``pending``, the
-        check of this snapshot, has finished (and let the load go ahead):
-        a loader may read a header while the scan runs, never the pickle."""
-        self.pending = pending
-        self._held_from = offset
-
-    def _wait_for_check(self, end):
-        if self.pending is not None and end > self._held_from:
-            self.pending.finish()
-            self.pending = None
 
     def release_as_read(self):
         """Start giving back what is read from now on."""
@@ -160,7 +145,6 @@ class ScannedReader(io.RawIOBase):
         end = min(self._size, start + max(1, size))
         if end <= start:
             return b""
-        self._wait_for_check(end)
         self._refuse_freed(start, end)
         return self._bytes(start, end)
 
@@ -244,7 +228,6 @@ class ScannedReader(io.RawIOBase):
         end = min(self._size, start + max(0, size))
         if end <= start:
             return 0
-        self._wait_for_check(end)
         self._refuse_freed(start, end)
         if start != self._last_end:
             if self._release and (end <= self._run_start or start >= self._last_end):
