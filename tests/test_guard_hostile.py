@@ -5,6 +5,7 @@ find_class or dangerous event, so a guard failure goes no further)."""
 
 import csv
 import os
+import pickle
 import subprocess
 import sys
 
@@ -207,13 +208,25 @@ def test_corpus_rce_files_are_blocked(tmp_path):
         assert result["type"] == "UnsafePickleError", (fmt, result)
 
 
-def test_a_pickle_that_crashes_the_loader_is_refused_before_the_load(tmp_path):
+# Ints around the key: a file large enough for any speedup that would start
+# loading large inputs while they are scanned.
+_PADDING = pickle.dumps(list(range(400_000)), protocol=4)[2:-1]
+
+
+@pytest.mark.parametrize("layout", ["small", "key-first", "key-last"])
+def test_a_pickle_that_crashes_the_loader_is_refused_before_the_load(tmp_path, layout):
     # CPython hashes a dict key of nested tuples recursively, with no depth
     # check: the plain load overflows the C stack. The scanner's depth cap
     # refuses the file, so the guarded process survives with a clear error
     # (and why the guard never starts a load before its verdict).
     path = tmp_path / "deep-key.pkl"
-    path.write_bytes(b"\x80\x02}" + b")" + b"\x85" * 1_000_000 + b"K\x01s.")
+    deep = b"}" + b")" + b"\x85" * 1_000_000 + b"K\x01s"
+    if layout == "small":
+        path.write_bytes(b"\x80\x02" + deep + b".")
+    else:
+        inner = deep + _PADDING if layout == "key-first" else _PADDING + deep
+        path.write_bytes(b"\x80\x04(" + inner + b"t.")
+        assert path.stat().st_size > 2 << 20
     code = (
         "import pickle, sys\n"
         "if sys.argv[2] == 'guard':\n"
