@@ -91,20 +91,38 @@ def test_each_pickle_of_a_file_is_walked_on_its_own():
     assert differences(data) == []
 
 
-def test_a_file_the_model_scores_is_read_by_the_machine_throughout():
-    # The features of a scored file count what only the machine records in
-    # every one of its pickles (stack depths, memo use, string sizes): once a
-    # pickle names a callable, the plain ones beside it are read again.
+def test_plain_pickles_beside_a_scored_one_count_for_its_features():
+    # The model scores the whole file from features that count stack
+    # depths, memo use and string sizes in every one of its pickles: the
+    # walk counts them as the machine does, so the plain pickles beside one
+    # that names a callable stay walked and the score does not move.
     evil = b"cos\nsystem\n(S'id'\ntR."
     data = pickle.dumps([1, 2], protocol=4) + evil + pickle.dumps("tail", protocol=2)
-    assert walked(data) == [False, False, False]
+    assert walked(data) == [True, False, True]
     report = safepickle.scan(data, report="verdict")
     assert report.verdict == "unsafe" and report.globals == ["os.system"]
     assert differences(data) == []
-    benign = pickle.dumps([1, 2], protocol=2) + pickle.dumps(collections.OrderedDict(a=1))
-    assert walked(benign) == [False, False]
+    benign = pickle.dumps([1, [2, [3]], "x" * 300], protocol=2) + pickle.dumps(
+        collections.OrderedDict(a=1))
+    assert walked(benign) == [True, False]
     assert differences(benign) == []
     assert safepickle.scan(benign, report="verdict").score is not None
+
+
+def test_the_walk_counts_what_the_machine_counts():
+    # A stream with every statistic away from zero: the full report without
+    # detail (walked) and with it (the machine) show the same figures.
+    shared = ["m"]
+    obj = [{"k%d" % i: (i, "v" * i, [shared]) for i in range(40)}, shared, b"xy" * 50,
+           frozenset({(1, (2, (3,)))}), (), [[[[]]]]]
+    for proto in range(0, 6):
+        # below protocol 4 bytes and frozensets are calls: the machine's
+        data = pickle.dumps(obj if proto >= 4 else obj[:2], protocol=proto)
+        assert walked(data) == [True], proto
+        stats = safepickle.scan(data, detail=False).raw["streams"][0]["stats"]
+        assert stats == safepickle.scan(data, detail=True).raw["streams"][0]["stats"], proto
+        assert stats["memo_gets"] > 0 and stats["max_container_depth"] >= 4, proto
+        assert stats["string_bytes"] > 0 and stats["max_mark_depth"] >= 1, proto
 
 
 def test_a_pickle_hidden_in_a_constant_is_not_walked_past():

@@ -36,18 +36,58 @@ COMPACT_KEYS = {
 }
 
 
+def _streams(raw):
+    """Every stream of a full report: the primary's, other records', nested."""
+    pending = list(raw.get("streams") or [])
+    for record in raw.get("records") or []:
+        if record.get("report"):
+            pending.extend(record["report"]["streams"])
+    out = []
+    while pending:
+        stream = pending.pop(0)
+        out.append(stream)
+        for nested in stream["nested"]:
+            if nested.get("report"):
+                pending.extend(nested["report"]["streams"])
+    return out
+
+
+def _without_values(stream):
+    """A stream as a report without detail shows it: calls by what they
+    call, no values, no result."""
+    stream = dict(stream, result=None, nested=len(stream["nested"]))
+    stream["calls"] = [(c["index"], c["kind"], c["offset"]) for c in stream["calls"]]
+    return stream
+
+
 def differences(data, **options):
-    """What the compact report says differently from the full one."""
-    full = safepickle.scan(data, detail=False, **options)
+    """What the compact report, and the full one without detail, say
+    differently from the full one with detail. Only the last is read by the
+    machine throughout: the other two leave stream results unread, so the
+    plain-data walk (csrc/core/sp_plain.c) may read their streams of plain
+    data, and must count all the machine counts there."""
+    full = safepickle.scan(data, detail=True, **options)
+    quick = safepickle.scan(data, detail=False, **options)
     compact = safepickle.scan(data, detail=False, report="verdict", **options)
     out = []
     assert set(compact.raw) == COMPACT_KEYS
     for field in ("format", "verdict", "score", "decided_by", "reasons", "globals", "limit_hit"):
-        if getattr(full, field) != getattr(compact, field):
-            out.append((field, getattr(full, field), getattr(compact, field)))
+        for name, other in (("compact", compact), ("quick", quick)):
+            if getattr(full, field) != getattr(other, field):
+                out.append((name, field, getattr(full, field), getattr(other, field)))
     for key in ("input_len", "feature_version"):
         if full.raw[key] != compact.raw[key]:
-            out.append((key, full.raw[key], compact.raw[key]))
+            out.append(("compact", key, full.raw[key], compact.raw[key]))
+    if quick.raw["features"] != full.raw["features"]:
+        out.append(("quick", "features", full.raw["features"], quick.raw["features"]))
+    mine, theirs = _streams(full.raw), _streams(quick.raw)
+    if len(mine) != len(theirs):
+        out.append(("quick", "streams", len(mine), len(theirs)))
+    for i, (a, b) in enumerate(zip(mine, theirs)):
+        a, b = _without_values(a), _without_values(b)
+        for key in a:
+            if a[key] != b.get(key):
+                out.append(("quick", "stream %d" % i, key, a[key], b.get(key)))
     return out
 
 

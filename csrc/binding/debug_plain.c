@@ -19,7 +19,7 @@ PyObject *sp_debug_plain_streams(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*:_plain_streams", &view))
         return NULL;
     sp_limits_default(&limits);
-    limits.verdict_only = 1;
+    limits.result_unread = 1;
     memset(&err, 0, sizeof(err));
     status = sp_scan_pickles(view.buf, (size_t)view.len, &limits, &res, &err);
     if (status != SP_OK) {

@@ -251,7 +251,8 @@ static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
     }
     if (sp_limits_from_object(limits_obj, &limits) < 0)
         return NULL;
-    limits.verdict_only = (uint8_t)compact;
+    /* the full report shows stream results only in detail */
+    limits.result_unread = (uint8_t)(compact || !detail);
     if (classifier_obj != Py_None) {
         decide.classifier = Classifier_core(module, classifier_obj);
         if (decide.classifier == NULL)

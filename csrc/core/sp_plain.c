@@ -2,19 +2,22 @@
  *
  * A stream without GLOBAL, STACK_GLOBAL, INST, OBJ, REDUCE, BUILD, NEWOBJ,
  * NEWOBJ_EX, EXT1/2/4 or PERSID can only build builtin values: no opcode
- * left puts a callable on the stack. For the verdict such a stream matters
- * only by what would make the machine report something: an anomaly, a cap,
- * a failure before STOP, a constant that parses as a pickle. This walk
- * checks exactly that, without building values: each stack and memo entry
- * is one word (kind, hashability, container depth), where the machine keeps
- * a slot and reference-counted containers.
+ * left puts a callable on the stack. Unless its result is read, such a
+ * stream matters only by what would make the machine report something (an
+ * anomaly, a cap, a failure before STOP, a constant that parses as a
+ * pickle) and by its statistics (sizes, depths, memo use), which the
+ * features count. This walk checks and counts exactly that, without
+ * building values: each stack and memo entry is one word (kind,
+ * hashability, container depth), where the machine keeps a slot and
+ * reference-counted containers.
  *
  * The walk accepts a stream only when the machine, run on it, would record
- * nothing but opcode counts: no global, no call, no anomaly, no cap hit, no
- * pickle-like constant, STOP reached. At the first opcode or argument it is
+ * nothing but opcode counts and statistics: no global, no call, no anomaly,
+ * no cap hit, no pickle-like constant, STOP reached. At the first opcode or argument it is
  * not sure of, it gives up and the machine runs the stream from its start.
  * Its conditions mirror the machine's opcode by opcode (sp_machine.c); the
- * fuzz target and tests/test_plain_walk.py check that both always agree. */
+ * fuzz target and tests/test_plain_walk.py check that both always agree,
+ * statistics included. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +77,9 @@ typedef struct plain {
     uint64_t memo_len;
     uint32_t *depths; /* of mutable containers */
     uint32_t n_depths, depths_cap;
+    /* the statistics the machine keeps (sp_stream), kept as it keeps them */
+    uint32_t max_sp, max_marks, memo_puts, memo_gets;
+    uint64_t memo_max_index, max_depth, string_bytes, max_string_len;
     /* where each array starts: FIRST_CAP entries outside the struct,
      * which is zeroed whole */
     uint32_t *first_stack, *first_marks, *first_memo, *first_depths;
@@ -148,13 +154,34 @@ HOT int push(plain *w, uint32_t e)
             w->stack_cap = w->lim->max_stack;
     }
     w->stack[w->sp++] = e;
+    if (w->sp > w->max_sp)
+        w->max_sp = w->sp;
+    return 0;
+}
+
+/* Depths the machine would refuse or could not hold (it keeps them in 16
+ * bits) are left to it. */
+static inline int depth_ok(const plain *w, uint32_t depth)
+{
+    return depth <= w->lim->max_depth && depth <= 65535 && depth < PK_PAYLOAD_MAX;
+}
+
+/* Where the machine's check_depth looks: a container made of items (the
+ * empty tuple included) and one that has just received items. An empty
+ * list, dict or set counts only once something goes in. */
+static inline int note_depth(plain *w, uint32_t depth)
+{
+    if (!depth_ok(w, depth))
+        return -1;
+    if (depth > w->max_depth)
+        w->max_depth = depth;
     return 0;
 }
 
 /* A new container's entry; depth 1 + the deepest item. */
 HOT int make(plain *w, uint32_t kind, uint32_t depth, uint32_t *out)
 {
-    if (depth > w->lim->max_depth || depth >= PK_PAYLOAD_MAX)
+    if (!depth_ok(w, depth))
         return -1;
     if (!is_mutable(kind)) {
         *out = kind | (depth << PK_SHIFT) | (kind == PK_FROZENSET ? PK_HASHABLE : 0);
@@ -181,7 +208,7 @@ HOT int collect(plain *w, uint32_t kind, uint32_t from)
             depth = d;
         hashable &= w->stack[i];
     }
-    if (make(w, kind, depth, &e) < 0)
+    if (note_depth(w, depth) < 0 || make(w, kind, depth, &e) < 0)
         return -1;
     if (kind == PK_TUPLE)
         e |= hashable;
@@ -201,7 +228,7 @@ static int fill(plain *w, uint32_t target, uint32_t from)
             *d = di;
     }
     w->sp = from;
-    return *d > w->lim->max_depth ? -1 : 0;
+    return note_depth(w, *d);
 }
 
 static int all_hashable(const plain *w, uint32_t from, uint32_t step)
@@ -271,6 +298,13 @@ static int take_size(plain *w, int nbytes, uint64_t *size)
     return *size > (uint64_t)INT64_MAX ? -1 : 0;
 }
 
+static inline void note_string(plain *w, uint64_t len)
+{
+    w->string_bytes += len;
+    if (len > w->max_string_len)
+        w->max_string_len = len;
+}
+
 /* str, bytes or bytearray of a counted length, never one that starts like
  * a pickle (the machine would scan it as a nested one). */
 HOT int text(plain *w, int nbytes, int vkind)
@@ -284,6 +318,7 @@ HOT int text(plain *w, int nbytes, int vkind)
         return -1;
     if (vkind == SP_V_STR && !sp_utf8_valid(p, (size_t)size, 1))
         return -1;
+    note_string(w, size);
     /* nothing after this reads a value of the walk: a hole in it stays
      * unread */
     if (vkind != SP_V_STR && w->reading)
@@ -327,6 +362,7 @@ static int unicode_line(plain *w)
     for (uint64_t i = 0; i < n; i++)
         if (line[i] >= 0x80 || line[i] == '\\')
             return -1;
+    note_string(w, n);
     return push(w, PK_SCALAR | PK_HASHABLE);
 }
 
@@ -341,6 +377,9 @@ HOT int memo_put(plain *w, uint64_t key)
         return -1; /* overwritten: an anomaly */
     w->memo[key] = w->stack[w->sp - 1];
     w->memo_len++;
+    w->memo_puts++;
+    if (key > w->memo_max_index)
+        w->memo_max_index = key;
     return 0;
 }
 
@@ -348,6 +387,7 @@ static int memo_get(plain *w, uint64_t key)
 {
     if (key >= w->memo_cap || w->memo[key] == 0)
         return -1;
+    w->memo_gets++;
     return push(w, w->memo[key]);
 }
 
@@ -389,7 +429,7 @@ static int add_items(plain *w, uint32_t x, uint32_t want, int pairs)
 /* The machine checks even the empty tuple against the depth cap. */
 static int empty_tuple(plain *w)
 {
-    if (w->lim->max_depth < 1)
+    if (note_depth(w, 1) < 0)
         return -1;
     return push(w, PK_TUPLE | PK_HASHABLE | (1u << PK_SHIFT));
 }
@@ -501,7 +541,7 @@ HOT int step(plain *w, uint8_t op)
          * changes nothing the walk tracks */
         if (kind_of(w->stack[w->sp - 2]) == PK_LIST && kind_of(w->stack[w->sp - 1]) <= PK_SCALAR) {
             w->sp--;
-            return 0;
+            return note_depth(w, depth_of(w, w->stack[w->sp - 1]));
         }
         return add_items(w, w->sp - 1, PK_LIST, 0);
     case SP_OP_APPENDS:
@@ -540,6 +580,8 @@ HOT int step(plain *w, uint8_t op)
             return -1;
         w->marks[w->n_marks++] = w->sp;
         w->fence = w->sp;
+        if (w->n_marks > w->max_marks)
+            w->max_marks = w->n_marks;
         return 0;
     case SP_OP_BINPUT:
     case SP_OP_LONG_BINPUT:
@@ -646,6 +688,15 @@ int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_strea
     st->plain = 1;
     st->n_ops = n_ops;
     st->n_frames = (uint32_t)counts[sp_opcode_byte_table[SP_OP_FRAME] - 1];
+    st->max_stack_depth = w.max_sp;
+    st->max_mark_depth = w.max_marks;
+    st->memo_puts = w.memo_puts;
+    st->memo_gets = w.memo_gets;
+    st->memo_entries = (uint32_t)w.memo_len; /* under max_memo, a 32-bit count */
+    st->memo_max_index = w.memo_max_index;
+    st->max_container_depth = w.max_depth;
+    st->string_bytes = w.string_bytes;
+    st->max_string_len = w.max_string_len;
     memset(&st->result, 0, sizeof(st->result)); /* not kept: None */
     return 1;
 }

@@ -34,7 +34,7 @@ void sp_limits_default(sp_limits *limits)
     limits->max_events = (uint32_t)1 << 22;
     limits->max_nesting = 4;
     limits->max_depth = 10000;
-    limits->verdict_only = 0;
+    limits->result_unread = 0;
     limits->holes = NULL;
 }
 
@@ -352,7 +352,7 @@ static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *
         /* The primary reading only: the alternates and joblib's reading
          * exist for streams the walk never accepts, and callers of a
          * single pickle read its result, which the walk does not keep. */
-        if (limits->verdict_only && res->mode == 0 && !res->single &&
+        if (limits->result_unread && res->mode == 0 && !res->single &&
             sp_plain_run(res, limits, off, st)) {
             status = SP_OK;
         } else {
@@ -438,17 +438,6 @@ static sp_status scan_as(const uint8_t *data, size_t len, const sp_limits *limit
     if (status != SP_OK) {
         sp_result_free(res);
         return status;
-    }
-    if (res->plain_streams && sp_result_reaches_callables(res)) {
-        /* The model scores this result, from features that count what
-         * only the machine records (stack depths, memo use, string sizes)
-         * in every stream: read it all again with the machine. Plain
-         * streams beside callable ones are rare (torch's legacy header). */
-        sp_limits full = *limits;
-
-        sp_result_free(res);
-        full.verdict_only = 0;
-        return scan_as(data, len, &full, mode, single, out, err);
     }
     if (res->arena->exhausted)
         note_limit(res, "memory cap reached");

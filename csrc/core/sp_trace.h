@@ -147,10 +147,11 @@ typedef struct sp_limits {
     uint32_t max_events;  /* globals + calls + anomalies per stream */
     uint32_t max_nesting; /* depth of pickles inside pickles */
     uint64_t max_depth;   /* container nesting depth */
-    /* Not a cap: the caller reads only the verdict, so streams of plain
-     * data may skip the trace (sp_plain.c). Not settable from Python's
-     * limits dict; scan(report="verdict") sets it. */
-    uint8_t verdict_only;
+    /* Not a cap: the caller reads no stream's result value, so streams of
+     * plain data may be walked without building values (sp_plain.c).
+     * Not settable from Python's limits dict; scan() sets it for
+     * report="verdict" and for detail=False. */
+    uint8_t result_unread;
     /* Not a cap: parts of the input the caller left unread (sp_holes.h),
      * NULL for none. The scan records there whether it relied on them. */
     struct sp_holes *holes;
@@ -236,8 +237,7 @@ typedef struct sp_stream {
      * the holders' SP_OF_SEARCHABLE flags may be stale: the nested-pickle
      * search then walks every container */
     uint8_t search_all;
-    /* walked by sp_plain.c: counts only (opcodes, frames), no statistics,
-     * no argument values, result left None */
+    /* walked by sp_plain.c: counts and statistics, result left None */
     uint8_t plain;
     /* capability bits of each global, set once the stream has run
      * (sp_stream_set_caps); NULL when there are none */

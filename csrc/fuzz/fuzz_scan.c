@@ -42,8 +42,41 @@ static int any_limit(const sp_file *f)
     return 0;
 }
 
-/* The verdict-only reading (plain streams walked by sp_plain.c) must
- * decide exactly as the full one: same verdict, same reasons, same cap. */
+/* What a stream reports besides values, the same from the plain-data walk
+ * as from the machine: the features count all of it. */
+static int same_streams(const sp_result *a, const sp_result *b)
+{
+    if ((a == NULL) != (b == NULL))
+        return 0;
+    if (a == NULL)
+        return 1;
+    if (a->n_streams != b->n_streams || a->limit_hit != b->limit_hit)
+        return 0;
+    for (uint32_t i = 0; i < a->n_streams; i++) {
+        const sp_stream *x = &a->streams[i], *y = &b->streams[i];
+
+        if (x->start != y->start || x->end != y->end || x->end_kind != y->end_kind ||
+            x->proto != y->proto || x->max_proto != y->max_proto || x->n_ops != y->n_ops ||
+            x->n_globals != y->n_globals || x->n_calls != y->n_calls ||
+            x->n_anomalies != y->n_anomalies || x->n_nested != y->n_nested ||
+            x->max_stack_depth != y->max_stack_depth || x->max_mark_depth != y->max_mark_depth ||
+            x->memo_puts != y->memo_puts || x->memo_gets != y->memo_gets ||
+            x->memo_entries != y->memo_entries || x->memo_max_index != y->memo_max_index ||
+            x->max_container_depth != y->max_container_depth ||
+            x->string_bytes != y->string_bytes || x->max_string_len != y->max_string_len ||
+            x->n_frames != y->n_frames ||
+            memcmp(x->opcode_counts, y->opcode_counts, sizeof x->opcode_counts) != 0)
+            return 0;
+        for (uint32_t j = 0; j < x->n_nested; j++)
+            if (!same_streams(x->nested[j].result, y->nested[j].result))
+                return 0;
+    }
+    return 1;
+}
+
+/* The reading that leaves results unread (plain streams walked by
+ * sp_plain.c) must decide exactly as the full one: same verdict, same
+ * reasons, same cap, same statistics and features. */
 static void check_same_verdict(const sp_file *full, const uint8_t *data, size_t size,
                                const sp_limits *limits)
 {
@@ -53,7 +86,7 @@ static void check_same_verdict(const sp_file *full, const uint8_t *data, size_t 
     sp_verdict a, b;
 
     memset(&err, 0, sizeof err);
-    quick.verdict_only = 1;
+    quick.result_unread = 1;
     if (sp_scan_file(data, size, &quick, &file, &err) != SP_OK)
         __builtin_trap(); /* the full reading succeeded on the same bytes */
     sp_file_verdict(full, &a);
@@ -63,8 +96,26 @@ static void check_same_verdict(const sp_file *full, const uint8_t *data, size_t 
     for (int i = 0; i < a.n_reasons; i++)
         if (strcmp(a.reasons[i], b.reasons[i]) != 0)
             __builtin_trap();
-    if (any_limit(full) != any_limit(file))
+    if (any_limit(full) != any_limit(file) || full->n_records != file->n_records)
         __builtin_trap();
+    for (uint32_t i = 0; i < full->n_records; i++)
+        if (!same_streams(full->records[i].result, file->records[i].result))
+            __builtin_trap();
+    if ((sp_file_primary(full) == NULL) != (sp_file_primary(file) == NULL))
+        __builtin_trap();
+    if (sp_file_primary(full) != NULL) {
+        size_t n = sp_feature_count();
+        float *fa = calloc(n ? n : 1, sizeof(float)), *fb = calloc(n ? n : 1, sizeof(float));
+
+        if (fa != NULL && fb != NULL) {
+            sp_features_compute(sp_file_primary(full), fa);
+            sp_features_compute(sp_file_primary(file), fb);
+            if (memcmp(fa, fb, n * sizeof(float)) != 0)
+                __builtin_trap();
+        }
+        free(fa);
+        free(fb);
+    }
     sp_file_free(file);
 }
 
@@ -94,7 +145,7 @@ static int scan_verdict(const uint8_t *buf, size_t len, const sp_limits *limits,
     sp_error err;
 
     memset(&err, 0, sizeof err);
-    quick.verdict_only = 1;
+    quick.result_unread = 1;
     quick.holes = holes;
     if (sp_scan_file(buf, len, &quick, &file, &err) != SP_OK)
         return -1;
