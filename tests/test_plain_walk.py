@@ -350,3 +350,20 @@ def test_stack_cap_agrees_around_every_growth_of_the_stack():
         for cap in (10, 64, 65, 100, 128, 129, 150):
             assert differences(data, limits={"max_stack": cap}) == [], (depth, cap)
     assert walked(b"(" + b"N" * 200 + b"t.") == [True]
+
+
+def test_a_plain_pickle_over_the_machines_memory_cap_gets_the_guards_verdict_without_detail():
+    # 100k memoized strs: 24-byte memo slots on the machine, 4-byte words on
+    # the walk. With a 1 MiB cap only the machine runs out, so the report
+    # that shows results (detail) ends at the cap, and the two that do not
+    # (the CLI's and the guard's) judge the data itself, alike.
+    data = pickle.dumps(["s%d" % i for i in range(100_000)], protocol=4)
+    limits = {"max_alloc": 1 << 20}
+    shown = _native.scan(data, limits, detail=True)
+    assert shown["limit_hit"] is True and "memory cap" in shown["limit_detail"]
+    quick = _native.scan(data, limits, detail=False)
+    compact = _native.scan(data, limits, detail=False, report="verdict")
+    assert walked(data) == [True]
+    for report in (quick, compact):
+        assert report["limit_hit"] is False and report["verdict"] == "benign", report["reasons"]
+    assert quick["streams"][0]["stats"]["memo_entries"] == 100_001
