@@ -13,8 +13,9 @@
  *
  * The walk accepts a stream only when the machine, run on it, would record
  * nothing but opcode counts and statistics: no global, no call, no anomaly,
- * no cap hit, no pickle-like constant, STOP reached. At the first opcode or argument it is
- * not sure of, it gives up and the machine runs the stream from its start.
+ * no cap hit, no pickle-like constant, STOP reached. At the first opcode
+ * or argument it is not sure of, it gives up and the machine runs the
+ * stream from its start.
  * Its conditions mirror the machine's opcode by opcode (sp_machine.c); the
  * fuzz target and tests/test_plain_walk.py check that both always agree,
  * statistics included. */
@@ -537,8 +538,8 @@ HOT int step(plain *w, uint8_t op)
     case SP_OP_APPEND:
         if ((int64_t)w->sp - 1 <= (int64_t)w->fence)
             return -1;
-        /* protocol 0 and 1 append item by item: a scalar into a list
-         * changes nothing the walk tracks */
+        /* protocol 0 and 1 append item by item: a scalar leaves the
+         * list's depth as it was, which the machine counts again */
         if (kind_of(w->stack[w->sp - 2]) == PK_LIST && kind_of(w->stack[w->sp - 1]) <= PK_SCALAR) {
             w->sp--;
             return note_depth(w, depth_of(w, w->stack[w->sp - 1]));
