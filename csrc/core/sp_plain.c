@@ -170,12 +170,18 @@ static inline int depth_ok(const plain *w, uint32_t depth)
 /* Where the machine's check_depth looks: a container made of items (the
  * empty tuple included) and one that has just received items. An empty
  * list, dict or set counts only once something goes in. */
+static inline void count_depth(plain *w, uint32_t depth)
+{
+    if (depth > w->max_depth)
+        w->max_depth = depth;
+}
+
+/* count_depth for a depth not yet checked against the caps. */
 static inline int note_depth(plain *w, uint32_t depth)
 {
     if (!depth_ok(w, depth))
         return -1;
-    if (depth > w->max_depth)
-        w->max_depth = depth;
+    count_depth(w, depth);
     return 0;
 }
 
@@ -209,8 +215,9 @@ HOT int collect(plain *w, uint32_t kind, uint32_t from)
             depth = d;
         hashable &= w->stack[i];
     }
-    if (note_depth(w, depth) < 0 || make(w, kind, depth, &e) < 0)
+    if (make(w, kind, depth, &e) < 0) /* checks the depth */
         return -1;
+    count_depth(w, depth);
     if (kind == PK_TUPLE)
         e |= hashable;
     w->sp = from;
@@ -542,7 +549,8 @@ HOT int step(plain *w, uint8_t op)
          * list's depth as it was, which the machine counts again */
         if (kind_of(w->stack[w->sp - 2]) == PK_LIST && kind_of(w->stack[w->sp - 1]) <= PK_SCALAR) {
             w->sp--;
-            return note_depth(w, depth_of(w, w->stack[w->sp - 1]));
+            count_depth(w, depth_of(w, w->stack[w->sp - 1])); /* checked when it grew */
+            return 0;
         }
         return add_items(w, w->sp - 1, PK_LIST, 0);
     case SP_OP_APPENDS:
