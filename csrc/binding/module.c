@@ -18,10 +18,12 @@
 #include "debug_text.h"
 #include "debug_unwrap.h"
 #include "decision_convert.h"
+#include "gated_scan.h"
 #include "module_state.h"
 #include "joblib_plan.h"
 #include "payload_walk.h"
 #include "report_convert.h"
+#include "scan_run.h"
 #include "scan_limits.h"
 #include "sp_arena.h"
 #include "sp_decide.h"
@@ -52,76 +54,16 @@ static PyObject *raise_status(module_state *st, const sp_error *err, sp_status s
     return PyErr_Format(st->ScanError, "%s", msg ? msg : "scan failed");
 }
 
-/* What one scan computes besides the file itself; all of it allocated with
- * the raw allocator or on the caller's stack, filled without the GIL. */
-typedef struct scan_outputs {
-    float *rows;           /* one feature row per record (at least one row, zero) */
-    const float *features; /* the report's vector: the primary record's row */
-    double *record_scores; /* one per record */
-    sp_verdict *verdict;   /* the caller's */
-} scan_outputs;
-
-static void scan_outputs_free(scan_outputs *o)
-{
-    PyMem_RawFree(o->rows);
-    PyMem_RawFree(o->record_scores);
-}
-
-/* Each record's features are computed once: the classifier scores every
- * row of a record that reaches a callable, the full report shows the
- * primary record's, per-record features show all. Rows nobody reads are
- * left at zero. */
-static sp_status compute_rows(const sp_file *f, int scored, int all, int primary, float *rows,
-                              size_t n, sp_error *err)
-{
-    for (uint32_t i = 0; i < f->n_records; i++) {
-        const sp_record *r = &f->records[i];
-
-        if (r->result == NULL)
-            continue;
-        if (!(all || (primary && r->primary) || (scored && sp_result_reaches_callables(r->result))))
-            continue;
-        if (sp_features_compute(r->result, rows + (size_t)i * n) != SP_OK) {
-            sp_error_set(err, SP_ERR_NOMEM, "out of memory computing features");
-            return SP_ERR_NOMEM;
-        }
-    }
-    return SP_OK;
-}
-
-/* Runs without the GIL: only the raw allocator may be used. */
+/* Runs without the GIL. */
 static sp_status scan_without_gil(const uint8_t *data, size_t len, const sp_limits *limits,
                                   const sp_decide_options *decide, int want_features,
                                   int want_record_features, sp_file **file, scan_outputs *o,
                                   sp_error *err)
 {
-    size_t n = sp_feature_count();
-    size_t n_rows;
     sp_status status;
     PyThreadState *save = PyEval_SaveThread();
 
-    status = sp_scan_file(data, len, limits, file, err);
-    if (status != SP_OK)
-        goto done;
-    n_rows = (*file)->n_records ? (*file)->n_records : 1;
-    o->record_scores = PyMem_RawCalloc(n_rows, sizeof(double));
-    o->rows = PyMem_RawCalloc(n_rows * (n ? n : 1), sizeof(float));
-    if (o->record_scores == NULL || o->rows == NULL) {
-        sp_error_set(err, SP_ERR_NOMEM, "out of memory");
-        status = SP_ERR_NOMEM;
-        goto done;
-    }
-    status = compute_rows(*file, decide->classifier != NULL, want_record_features, want_features,
-                          o->rows, n, err);
-    if (status != SP_OK)
-        goto done;
-    o->features = o->rows; /* all zero when no record is primary */
-    for (uint32_t i = 0; i < (*file)->n_records; i++)
-        if ((*file)->records[i].primary)
-            o->features = o->rows + (size_t)i * n;
-    sp_file_decide(*file, decide, o->rows, o->record_scores, o->verdict);
-
-done:
+    status = scan_run(data, len, limits, decide, want_features, want_record_features, file, o, err);
     PyEval_RestoreThread(save);
     return status;
 }
@@ -471,6 +413,8 @@ static int module_exec(PyObject *module)
     if (PyModule_AddObjectRef(module, "ScanError", st->ScanError) < 0)
         return -1;
     if (Classifier_add_type(module) < 0)
+        return -1;
+    if (GatedScan_add_type(module) < 0)
         return -1;
     /* where holes may start: past the head of a payload and of the file
      * that the scan reads (sp_holes.h) */

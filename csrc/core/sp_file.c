@@ -11,6 +11,7 @@
 #include "sp_format.h"
 #include "sp_holes.h"
 #include "sp_npy.h"
+#include "sp_progress.h"
 #include "sp_tar.h"
 #include "sp_zip.h"
 
@@ -158,6 +159,8 @@ static sp_status scan_npy(sp_file *f, const char *name, size_t name_len, const u
         return SP_OK;
     }
     /* numpy.load runs pickle.load on what follows the header */
+    if (h.data_offset <= len)
+        sp_progress_begin(limits->progress, data, data + h.data_offset);
     if (h.data_offset > len)
         return scan_record(f, name, name_len, data + len, 0, primary, limits, err);
     return scan_record(f, name, name_len, data + h.data_offset, len - h.data_offset, primary,
@@ -724,6 +727,7 @@ static sp_status scan_into(sp_file *f, const uint8_t *data, size_t len, const sp
             st = scan_compressed(f, codec, data, len, limits, err);
             break;
         }
+        sp_progress_begin(limits->progress, data, data);
         st = scan_record(f, "<file>", 6, data, len, 1, limits, err);
         if (st == SP_OK) {
             const sp_result *r = f->n_records ? f->records[0].result : NULL;

@@ -22,6 +22,7 @@
 #include "sp_compat.h"
 #include "sp_holes.h"
 #include "sp_machine_internal.h"
+#include "sp_progress.h"
 #include "sp_semantic.h"
 #include "sp_text.h"
 
@@ -2195,6 +2196,27 @@ step(sp_machine *m, uint8_t op)
     }
 }
 
+/* 0 for the opcodes that hand the loader's own hooks something
+ * (persistent_load, the buffers, copyreg's registry) or return: the gate
+ * closes before them whatever the file holds. Imports and calls are judged
+ * by what they resolve and call (sp_progress_allows). */
+static int clears(uint8_t op)
+{
+    switch (op) {
+    case SP_OP_STOP:
+    case SP_OP_PERSID:
+    case SP_OP_BINPERSID:
+    case SP_OP_NEXT_BUFFER:
+    case SP_OP_READONLY_BUFFER:
+    case SP_OP_EXT1:
+    case SP_OP_EXT2:
+    case SP_OP_EXT4:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
 sp_status sp_machine_run(sp_result *result, const sp_limits *limits, uint64_t offset,
                          sp_stream *stream, sp_error *err)
 {
@@ -2214,10 +2236,14 @@ sp_status sp_machine_run(sp_result *result, const sp_limits *limits, uint64_t of
     m.reading = sp_holes_begin(limits->holes);
     stream->start = offset;
     stream->end_kind = SP_END_STOP;
+    /* a loader started early reads only what this run clears */
+    sp_progress *gate =
+        sp_progress_gates(limits->progress, result, m.buf + offset) ? limits->progress : NULL;
 
     while (!m.done) {
         uint8_t op;
         int idx;
+        uint32_t globals_before, calls_before;
 
         if (m.frame_end) {
             if (m.pos == m.frame_end)
@@ -2250,10 +2276,23 @@ sp_status sp_machine_run(sp_result *result, const sp_limits *limits, uint64_t of
                 add_anomaly(&m, SP_AN_PROTO_MISMATCH, "%s", sp_opcode_name(idx));
         }
         stream->n_ops++;
+        globals_before = stream->n_globals;
+        calls_before = stream->n_calls;
         step(&m, op);
         if (m.arena->exhausted && !m.done)
             out_of_memory(&m);
+        if (gate != NULL) {
+            if (m.done || stream->speculative || !clears(op) ||
+                !sp_progress_allows(gate, stream, globals_before, calls_before)) {
+                sp_progress_close(gate, m.buf + m.op_off);
+                gate = NULL;
+            } else {
+                sp_progress_note(gate, m.buf + m.pos);
+            }
+        }
     }
+    if (gate != NULL)
+        sp_progress_close(gate, m.buf + m.op_off);
     if (m.reading)
         sp_holes_end(limits->holes, m.reading, m.buf + offset,
                      stream->end_kind == SP_END_STOP ? m.buf + stream->end : NULL);

@@ -27,6 +27,7 @@
 #include "sp_machine_internal.h"
 #include "sp_opcodes.h"
 #include "sp_plain.h"
+#include "sp_progress.h"
 #include "sp_text.h"
 
 /* An entry: kind in the low bits, then the hashable flag, then for a tuple
@@ -641,6 +642,10 @@ int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_strea
         first_depths[FIRST_CAP];
     int accepted = 0;
     plain w;
+    /* every opcode the walk accepts builds plain data: a loader started
+     * early may run it (sp_progress.h) */
+    sp_progress *gate =
+        sp_progress_gates(lim->progress, res, res->input + offset) ? lim->progress : NULL;
 
     memset(&w, 0, sizeof(w));
     w.buf = res->input;
@@ -675,6 +680,8 @@ int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_strea
         }
         if (step(&w, op) < 0)
             break;
+        if (gate != NULL)
+            sp_progress_note(gate, w.buf + w.pos);
     }
     release(w.stack, first_stack);
     release(w.marks, first_marks);
@@ -688,6 +695,8 @@ int sp_plain_run(sp_result *res, const sp_limits *lim, uint64_t offset, sp_strea
 
     if (w.reading)
         sp_holes_end(lim->holes, w.reading, w.buf + offset, w.buf + w.pos);
+    if (gate != NULL)
+        sp_progress_close(gate, w.buf + w.pos - 1); /* before STOP */
     root->ops_used += n_ops;
     root->plain_streams++;
     st->start = offset;

@@ -36,6 +36,7 @@ void sp_limits_default(sp_limits *limits)
     limits->max_depth = 10000;
     limits->result_unread = 0;
     limits->holes = NULL;
+    limits->progress = NULL;
 }
 
 static sp_status run_streams(sp_result *res, const sp_limits *limits, sp_error *err);

@@ -155,6 +155,9 @@ typedef struct sp_limits {
     /* Not a cap: parts of the input the caller left unread (sp_holes.h),
      * NULL for none. The scan records there whether it relied on them. */
     struct sp_holes *holes;
+    /* Not a cap: where to publish how far a loader started early may read
+     * (sp_progress.h), NULL when no loader waits on the scan. */
+    struct sp_progress *progress;
 } sp_limits;
 
 void sp_limits_default(sp_limits *limits);

@@ -11,6 +11,7 @@
 #include "sp_file.h"
 #include "sp_holes.h"
 #include "sp_joblib_plan.h"
+#include "sp_progress.h"
 #include "sp_scan.h"
 #include "sp_status.h"
 #include "sp_verdict.h"
@@ -281,6 +282,46 @@ static void check_joblib_plan(const uint8_t *data, size_t size)
     sp_jplan_free(plan);
 }
 
+/* What a gated scan publishes only grows, stays inside the input, and
+ * gating changes nothing of the verdict. */
+typedef struct gate_log {
+    uint64_t last, size;
+} gate_log;
+
+static void gate_publish(void *ctx, uint64_t cleared)
+{
+    gate_log *log = ctx;
+
+    if (cleared <= log->last || cleared > log->size)
+        __builtin_trap();
+    log->last = cleared;
+}
+
+static void check_gated(const uint8_t *data, size_t size, const sp_limits *limits,
+                        const sp_verdict *plain)
+{
+    sp_limits gated = *limits;
+    sp_progress progress;
+    gate_log log = {0, size};
+    sp_file *file = NULL;
+    sp_error err;
+    sp_verdict verdict;
+
+    memset(&progress, 0, sizeof progress);
+    memset(&err, 0, sizeof err);
+    progress.base = data;
+    progress.flags = (size & 1) ? SP_PROGRESS_NUMPY : 0;
+    progress.publish = gate_publish;
+    progress.ctx = &log;
+    gated.progress = &progress;
+    if (sp_scan_file(data, size, &gated, &file, &err) != SP_OK)
+        return;
+    sp_file_verdict(file, &verdict);
+    if (verdict.kind != plain->kind || progress.cleared != log.last)
+        __builtin_trap();
+    sp_file_free(file);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     sp_limits limits;
@@ -323,6 +364,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_verdict(&verdict);
     check_same_verdict(file, data, size, &limits);
     sp_file_free(file);
+    check_gated(data, size, &limits, &verdict);
     check_holes(data, size, &limits);
     check_joblib_plan(data, size);
     return 0;

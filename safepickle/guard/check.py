@@ -105,15 +105,21 @@ def _planned(fh, plan_holes):
     return snapshot
 
 
-def scanned_file(fh, release=True, check=True, policy=None, plan_holes=None):
-    """(reader, start): a reader over the checked rest of a file object.
-    With ``plan_holes`` (``with_holes`` of zip_payloads.py or
+def file_snapshot(fh, plan_holes=None):
+    """(snapshot, start) of the rest of a file object, unchecked. With
+    ``plan_holes`` (``with_holes`` of zip_payloads.py or
     stream_payloads.py), a regular file at its start with nothing read
     ahead may leave out of the snapshot what that plan leaves out."""
     snapshot = _planned(fh, plan_holes) if plan_holes is not None else None
-    start = 0
-    if snapshot is None:
-        snapshot, start = read_file_object(fh)
+    if snapshot is not None:
+        return snapshot, 0
+    return read_file_object(fh)
+
+
+def scanned_file(fh, release=True, check=True, policy=None, plan_holes=None):
+    """(reader, start): a reader over the checked rest of a file object
+    (file_snapshot's)."""
+    snapshot, start = file_snapshot(fh, plan_holes)
     try:
         if check:
             check_snapshot(snapshot, policy)

@@ -1,0 +1,202 @@
+"""Load while the scan runs, behind a gate (csrc/core/sp_progress.h).
+
+Scanning first and loading after costs the scan on top of the load; for a
+large pickle of many small objects (a numpy object array, plain data) the
+scan is a tenth to a third of the load. Here the scan runs in a thread of
+its own and the real loader starts at once, reading the snapshot through a
+GatedReader that serves only bytes the scan has cleared: opcodes that build
+plain data or rebuild numpy arrays, harmless whatever the verdict. The
+first opcode that could do anything else (import, call, STOP) is never
+served before the verdict; then the policy decides as for any load: the
+rest is served, or the loader gets the guard's error from its next read and
+the hook raises it whatever the loader made of it.
+
+Only the loaders that read a pickle the way the core models as its primary
+reading use it (_pickle's Unpickler over a file: pickle.load and numpy's
+object arrays), and only for snapshots without holes and large enough for
+the thread to pay off.
+"""
+
+import sys
+
+from .. import _native
+from ..classifier import ModelError, bundled_model
+from ..report import Report
+from . import check, state
+from .policy import judge, refuse_unreadable
+from .reader import ScannedReader
+
+# Below this a scan takes about as long as starting its thread: scan first.
+GATE_MIN = 1 << 20
+
+
+def fits(snapshot):
+    """Whether a load of ``snapshot`` may run behind the gate."""
+    return not snapshot.holes and snapshot.size >= GATE_MIN
+
+
+class Gate:
+    """The scan of ``snapshot`` in its thread, and the policy's decision on
+    its report once it has ended."""
+
+    def __init__(self, snapshot, policy):
+        self.snapshot = snapshot
+        self._policy = policy
+        self._decided = False
+        self._refusal = None
+        self._scan = self._view = None
+        classifier, threshold = None, 0.5
+        try:
+            bundled = bundled_model()
+            classifier, threshold = bundled.classifier, bundled.threshold
+        except ModelError as exc:
+            # scan() raises ScanError here: the same refusal, now
+            self._decided = True
+            self._refuse_unreadable(str(exc))
+            return
+        # held by the scan's thread until close()
+        self._view = snapshot.view()
+        # numpy's rebuilds may run early only where importing numpy runs
+        # nothing new
+        self._scan = _native.GatedScan(
+            self._view, classifier, threshold, numpy="numpy" in sys.modules
+        )
+
+    def _refuse_unreadable(self, why):
+        try:
+            refuse_unreadable(self.snapshot.name, why, self._policy)
+        except BaseException as exc:
+            self._refusal = exc
+            raise
+
+    def servable(self, end):
+        """How far the loader may read, at least ``end`` (up to the end of
+        the snapshot) unless the policy refuses the file: then it raises."""
+        if not self._decided:
+            cleared, finished = self._scan.wait(end)
+            if not finished:
+                return cleared
+            self.decide()
+        elif self._refusal is not None:
+            raise self._refusal
+        return self.snapshot.size
+
+    def decide(self):
+        """Wait for the verdict and apply the policy: return to load on,
+        or raise (and raise the same error on every later call)."""
+        if self._decided:
+            if self._refusal is not None:
+                raise self._refusal
+            return
+        self._decided = True
+        try:
+            raw = self._scan.result()
+        except _native.ScanError as exc:
+            self._refuse_unreadable(str(exc))
+            return
+        finally:
+            # the loader goes on and wants the memory the scan kept
+            _native.release_memory()
+        report = Report(raw, path=self.snapshot.name)
+        try:
+            judge(report, self.snapshot.name, self._policy)
+        except BaseException as exc:
+            self._refusal = exc
+            raise
+        if check._after_verdict is not None:
+            check._after_verdict(self.snapshot)
+
+    @property
+    def cleared(self):
+        return self._scan.cleared if self._scan is not None else 0
+
+    def close(self):
+        if self._scan is not None:
+            self._scan.close()
+        if self._view is not None:
+            self._view.release()
+
+
+class GatedReader(ScannedReader):
+    """A ScannedReader that serves only what ``gate`` lets through. Until
+    the verdict nothing is given back to the kernel: the scan may still
+    read any byte (a nested pickle's bytes are read after its stream)."""
+
+    def __init__(self, snapshot, gate):
+        super().__init__(snapshot, release=False)
+        self._gate = gate
+        self._open = False
+
+    def _servable(self, end):
+        if self._open:
+            return self._size
+        got = self._gate.servable(end)
+        if got >= self._size:
+            self._open = True
+            self.release_as_read()
+        return got
+
+    def _take(self, size):
+        start = self._pos
+        end = min(self._size, start + max(0, size))
+        if end > start:
+            self._servable(end)
+        return super()._take(size)
+
+    def peek(self, size=0):
+        """What is cleared from the position on, up to ``size`` bytes (at
+        least one unless at the end): a view of the snapshot, since the C
+        unpickler only reads it, and only until its next peek."""
+        self._check_open()
+        start = self._pos
+        if start >= self._size:
+            return b""
+        end = min(self._size, start + max(1, size), self._servable(start + 1))
+        self._refuse_freed(start, end)
+        return self._view[start:end]
+
+    def readline(self, size=-1):
+        self._check_open()
+        start = self._pos
+        limit = self._size if size is None or size < 0 else min(self._size, start + size)
+        seen = start
+        while seen < limit:
+            got = min(limit, self._servable(seen + 1))
+            if self._snapshot.buffer.find(b"\n", seen, got) >= 0 or got >= limit:
+                break
+            seen = got
+        return super().readline(size)
+
+
+def load(snapshot, loader, policy=None, guarded=True, on_end=None):
+    """``loader(reader)`` over ``snapshot`` behind the gate, the policy
+    applied to the scan's verdict. ``guarded``: the loads nested in what it
+    unpickles pass through, as inside every guarded library load.
+    ``on_end(reader)`` runs before the reader and the snapshot are closed."""
+    policy = policy if policy is not None else state.current_policy()
+    try:
+        gate = Gate(snapshot, policy)
+    except BaseException:
+        snapshot.close()
+        raise
+    reader = GatedReader(snapshot, gate)
+    try:
+        try:
+            if guarded:
+                with state.inside_guarded_load():
+                    result = loader(reader)
+            else:
+                result = loader(reader)
+        except BaseException:
+            # a refusal stands whatever the loader made of it
+            gate.decide()
+            raise
+        gate.decide()
+        return result
+    finally:
+        try:
+            if on_end is not None:
+                on_end(reader)
+        finally:
+            gate.close()
+            reader.close()
