@@ -1,23 +1,21 @@
 """Load while the scan runs, behind a gate (csrc/core/sp_progress.h).
 
 Scanning first and loading after costs the scan on top of the load; for a
-large pickle of many small objects (a numpy object array, plain data) the
-scan is a tenth to a third of the load. Here the scan runs in a thread of
+large pickle of many small objects the scan is a tenth or more of the
+load. Here the scan runs in a thread of
 its own and the real loader starts at once, reading the snapshot through a
 GatedReader that serves only bytes the scan has cleared: opcodes that build
-plain data or rebuild numpy arrays, harmless whatever the verdict. The
+plain data, harmless whatever the verdict. The
 first opcode that could do anything else (import, call, STOP) is never
 served before the verdict; then the policy decides as for any load: the
 rest is served, or the loader gets the guard's error from its next read and
 the hook raises it whatever the loader made of it.
 
-Only the loaders that read a pickle the way the core models as its primary
-reading use it (_pickle's Unpickler over a file: pickle.load and numpy's
-object arrays), and only for snapshots without holes and large enough for
-the thread to pay off.
+Only pickle.load uses it, the one loader that reads a pickle the way the
+core models as its primary reading (_pickle's Unpickler over a file), and
+only for snapshots without holes and large enough for the thread to pay
+off.
 """
-
-import sys
 
 from .. import _native
 from ..classifier import ModelError, bundled_model
@@ -28,6 +26,15 @@ from .reader import ScannedReader
 
 # Below this a scan takes about as long as starting its thread: scan first.
 GATE_MIN = 1 << 20
+
+# The core can let numpy's array rebuilds through as well (GatedScan's
+# numpy=True), which would let an object array load beside its scan. Not
+# yet: the machine that scans such a stream holds about 100 bytes per
+# object, and beside the loader's own objects that raised the peak memory
+# of loading a 1M-object array 1.35 times (benchmarks/README.md). Until the
+# machine is leaner the gate closes at a stream's first global, and such
+# loads wait for the verdict there.
+GATE_NUMPY = False
 
 
 def fits(snapshot):
@@ -56,11 +63,7 @@ class Gate:
             return
         # held by the scan's thread until close()
         self._view = snapshot.view()
-        # numpy's rebuilds may run early only where importing numpy runs
-        # nothing new
-        self._scan = _native.GatedScan(
-            self._view, classifier, threshold, numpy="numpy" in sys.modules
-        )
+        self._scan = _native.GatedScan(self._view, classifier, threshold, numpy=GATE_NUMPY)
 
     def _refuse_unreadable(self, why):
         try:

@@ -8,7 +8,7 @@ can be read in any order and more than once.
 
 import os
 
-from . import gated, state
+from . import state
 from .check import check_snapshot, scanned_file, sync_position
 from .reader import ScannedReader
 from .snapshot import read_fd
@@ -61,13 +61,9 @@ def make_load(original):
                 mapped = call(f"/proc/self/fd/{fd}")
                 mapped.filename = os.path.abspath(name)
                 return mapped
-            snapshot = read_fd(fd, name)
+            reader = ScannedReader(read_fd(fd, name), release=False)
         finally:
             os.close(fd)
-        if gated.fits(snapshot) and not bytes(snapshot.buffer[:4]).startswith(_ZIP_MAGICS):
-            # numpy's pickle.load reads an object array with _pickle
-            return gated.load(snapshot, call)
-        reader = ScannedReader(snapshot, release=False)
         npz = _starts_with(reader, _ZIP_MAGICS)
         try:
             check_snapshot(reader.snapshot)
