@@ -205,14 +205,8 @@ static PyObject *GatedScan_result(GatedScanObject *self, PyObject *unused)
         return NULL;
     }
     join(self);
-    if (self->status != SP_OK) {
-        module_state *st = PyType_GetModuleState(Py_TYPE(self));
-        const char *msg = self->err.message[0] ? self->err.message : sp_status_name(self->status);
-
-        if (self->status == SP_ERR_NOMEM)
-            return PyErr_Format(PyExc_MemoryError, "%s", msg);
-        return PyErr_Format(st->ScanError, "%s", msg);
-    }
+    if (self->status != SP_OK)
+        return scan_raise(PyType_GetModuleState(Py_TYPE(self)), &self->err, self->status);
     /* strings of the report point into the buffer: converted while held */
     self->report =
         sp_verdict_report_from_file(self->file, (uint64_t)self->view.len, &self->verdict);
@@ -247,16 +241,6 @@ static PyObject *GatedScan_get_cleared(GatedScanObject *self, void *closure)
     return PyLong_FromUnsignedLongLong(cleared);
 }
 
-static PyObject *GatedScan_get_finished(GatedScanObject *self, void *closure)
-{
-    int finished;
-
-    pthread_mutex_lock(&self->lock);
-    finished = self->finished;
-    pthread_mutex_unlock(&self->lock);
-    return PyBool_FromLong(finished);
-}
-
 static void GatedScan_dealloc(GatedScanObject *self)
 {
     PyTypeObject *type = Py_TYPE(self);
@@ -282,7 +266,6 @@ static PyMethodDef GatedScan_methods[] = {
 static PyGetSetDef GatedScan_getset[] = {
     {"cleared", (getter)GatedScan_get_cleared, NULL,
      "How far the input is cleared: once the scan has finished, where the gate closed.", NULL},
-    {"finished", (getter)GatedScan_get_finished, NULL, "Whether the scan has ended.", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
 static PyType_Slot GatedScan_slots[] = {

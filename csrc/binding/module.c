@@ -46,14 +46,6 @@ static inline module_state *get_state(PyObject *module)
 
 /* ---- scan ------------------------------------------------------------- */
 
-static PyObject *raise_status(module_state *st, const sp_error *err, sp_status status)
-{
-    const char *msg = err->message[0] ? err->message : sp_status_name(status);
-    if (status == SP_ERR_NOMEM)
-        return PyErr_Format(PyExc_MemoryError, "%s", msg ? msg : "out of memory");
-    return PyErr_Format(st->ScanError, "%s", msg ? msg : "scan failed");
-}
-
 /* Runs without the GIL. */
 static sp_status scan_without_gil(const uint8_t *data, size_t len, const sp_limits *limits,
                                   const sp_decide_options *decide, int want_features,
@@ -225,7 +217,7 @@ static PyObject *module_scan(PyObject *module, PyObject *args, PyObject *kwargs)
     status =
         scan_without_gil(data, len, &limits, &decide, !compact, record_features, &file, &out, &err);
     if (status != SP_OK) {
-        raise_status(st, &err, status);
+        scan_raise(st, &err, status);
         goto done;
     }
     /* The result points into the buffer: convert before releasing it. */

@@ -65,3 +65,11 @@ sp_status scan_run(const uint8_t *data, size_t len, const sp_limits *limits,
 done:
     return status;
 }
+
+PyObject *scan_raise(module_state *st, const sp_error *err, sp_status status)
+{
+    const char *msg = err->message[0] ? err->message : sp_status_name(status);
+    if (status == SP_ERR_NOMEM)
+        return PyErr_Format(PyExc_MemoryError, "%s", msg ? msg : "out of memory");
+    return PyErr_Format(st->ScanError, "%s", msg ? msg : "scan failed");
+}

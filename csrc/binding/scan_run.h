@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "module_state.h"
 #include "sp_decide.h"
 #include "sp_file.h"
 #include "sp_status.h"
@@ -32,5 +33,9 @@ void scan_outputs_free(scan_outputs *o);
 sp_status scan_run(const uint8_t *data, size_t len, const sp_limits *limits,
                    const sp_decide_options *decide, int want_features, int want_record_features,
                    sp_file **file, scan_outputs *o, sp_error *err);
+
+/* Raises what a failed scan_run means: MemoryError for SP_ERR_NOMEM,
+ * else the module's ScanError. Returns NULL. */
+PyObject *scan_raise(module_state *st, const sp_error *err, sp_status status);
 
 #endif

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#include "sp_trace.h"
+#include "sp_machine_internal.h"
 
 void sp_progress_begin(sp_progress *p, const uint8_t *data, const uint8_t *pickle)
 {
@@ -59,29 +59,22 @@ enum rebuild {
     RB_ENCODE       /* _codecs.encode */
 };
 
-static int name_is(const sp_name *n, const char *z)
-{
-    size_t len = strlen(z);
-
-    return n->len == len && memcmp(n->ptr, z, len) == 0;
-}
-
 static enum rebuild rebuild_of(const sp_progress *p, const sp_global *g)
 {
     if (g->flags & (SP_GF_COMPAT | SP_GF_DOTTED | SP_GF_COMPUTED | SP_GF_EXT | SP_GF_SPECULATIVE |
                     SP_GF_INVALID))
         return RB_NONE;
-    if (name_is(&g->module, "_codecs") && name_is(&g->name, "encode"))
+    if (sp_name_is(&g->module, "_codecs") && sp_name_is(&g->name, "encode"))
         return RB_ENCODE;
     if (!(p->flags & SP_PROGRESS_NUMPY))
         return RB_NONE;
-    if ((name_is(&g->module, "numpy._core.multiarray") ||
-         name_is(&g->module, "numpy.core.multiarray")) &&
-        name_is(&g->name, "_reconstruct"))
+    if ((sp_name_is(&g->module, "numpy._core.multiarray") ||
+         sp_name_is(&g->module, "numpy.core.multiarray")) &&
+        sp_name_is(&g->name, "_reconstruct"))
         return RB_RECONSTRUCT;
-    if (name_is(&g->module, "numpy") && name_is(&g->name, "ndarray"))
+    if (sp_name_is(&g->module, "numpy") && sp_name_is(&g->name, "ndarray"))
         return RB_NDARRAY;
-    if (name_is(&g->module, "numpy") && name_is(&g->name, "dtype"))
+    if (sp_name_is(&g->module, "numpy") && sp_name_is(&g->name, "dtype"))
         return RB_DTYPE;
     return RB_NONE;
 }

@@ -18,8 +18,14 @@ _after_verdict = None
 def check_snapshot(snapshot, policy=None):
     """Scan ``snapshot`` and raise, warn or return as the policy says."""
     policy = policy if policy is not None else state.current_policy()
+    return judged(snapshot, policy, lambda: _verdict(snapshot))
+
+
+def judged(snapshot, policy, verdict):
+    """The report ``verdict()`` gives on ``snapshot`` (None when it raises
+    ScanError), after the policy has raised, warned or let it pass."""
     try:
-        report = _verdict(snapshot)
+        report = verdict()
     except ScanError as exc:
         refuse_unreadable(snapshot.name, exc.reason, policy)
         return None
@@ -120,13 +126,19 @@ def scanned_file(fh, release=True, check=True, policy=None, plan_holes=None):
     """(reader, start): a reader over the checked rest of a file object
     (file_snapshot's)."""
     snapshot, start = file_snapshot(fh, plan_holes)
+    return checked_reader(snapshot, release, check, policy), start
+
+
+def checked_reader(snapshot, release=True, check=True, policy=None):
+    """A reader over ``snapshot`` once checked; the snapshot is closed when
+    the check raises."""
     try:
         if check:
             check_snapshot(snapshot, policy)
     except BaseException:
         snapshot.close()
         raise
-    return ScannedReader(snapshot, release=release), start
+    return ScannedReader(snapshot, release=release)
 
 
 def scanned_bytes(data, name="<bytes>", policy=None):

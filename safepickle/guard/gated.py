@@ -19,9 +19,9 @@ off.
 
 from .. import _native
 from ..classifier import ModelError, bundled_model
+from ..errors import ScanError
 from ..report import Report
 from . import check, state
-from .policy import judge, refuse_unreadable
 from .reader import ScannedReader
 
 # Below this a scan takes about as long as starting its thread: scan first.
@@ -52,25 +52,20 @@ class Gate:
         self._decided = False
         self._refusal = None
         self._scan = self._view = None
-        classifier, threshold = None, 0.5
+        self._model_error = None
         try:
             bundled = bundled_model()
-            classifier, threshold = bundled.classifier, bundled.threshold
         except ModelError as exc:
-            # scan() raises ScanError here: the same refusal, now
-            self._decided = True
-            self._refuse_unreadable(str(exc))
+            # scan() raises ScanError here: decided at once, as a load that
+            # scans first would be
+            self._model_error = str(exc)
+            self.decide()
             return
         # held by the scan's thread until close()
         self._view = snapshot.view()
-        self._scan = _native.GatedScan(self._view, classifier, threshold, numpy=GATE_NUMPY)
-
-    def _refuse_unreadable(self, why):
-        try:
-            refuse_unreadable(self.snapshot.name, why, self._policy)
-        except BaseException as exc:
-            self._refusal = exc
-            raise
+        self._scan = _native.GatedScan(
+            self._view, bundled.classifier, bundled.threshold, numpy=GATE_NUMPY
+        )
 
     def servable(self, end):
         """How far the loader may read, at least ``end`` (up to the end of
@@ -79,9 +74,7 @@ class Gate:
             cleared, finished = self._scan.wait(end)
             if not finished:
                 return cleared
-            self.decide()
-        elif self._refusal is not None:
-            raise self._refusal
+        self.decide()
         return self.snapshot.size
 
     def decide(self):
@@ -93,25 +86,19 @@ class Gate:
             return
         self._decided = True
         try:
-            raw = self._scan.result()
-        except _native.ScanError as exc:
-            self._refuse_unreadable(str(exc))
-            return
-        finally:
-            # the loader goes on and wants the memory the scan kept
-            _native.release_memory()
-        report = Report(raw, path=self.snapshot.name)
-        try:
-            judge(report, self.snapshot.name, self._policy)
+            check.judged(self.snapshot, self._policy, self._report)
         except BaseException as exc:
             self._refusal = exc
             raise
-        if check._after_verdict is not None:
-            check._after_verdict(self.snapshot)
 
-    @property
-    def cleared(self):
-        return self._scan.cleared if self._scan is not None else 0
+    def _report(self):
+        if self._scan is None:
+            raise ScanError(self.snapshot.name, self._model_error)
+        try:
+            raw = self._scan.result()
+        except _native.ScanError as exc:
+            raise ScanError(self.snapshot.name, str(exc)) from exc
+        return Report(raw, path=None)
 
     def close(self):
         if self._scan is not None:
@@ -171,11 +158,10 @@ class GatedReader(ScannedReader):
         return super().readline(size)
 
 
-def load(snapshot, loader, policy=None, guarded=True, on_end=None):
+def load(snapshot, loader, policy=None, on_end=None):
     """``loader(reader)`` over ``snapshot`` behind the gate, the policy
-    applied to the scan's verdict. ``guarded``: the loads nested in what it
-    unpickles pass through, as inside every guarded library load.
-    ``on_end(reader)`` runs before the reader and the snapshot are closed."""
+    applied to the scan's verdict. ``on_end(reader)`` runs before the
+    reader and the snapshot are closed."""
     policy = policy if policy is not None else state.current_policy()
     try:
         gate = Gate(snapshot, policy)
@@ -185,11 +171,7 @@ def load(snapshot, loader, policy=None, guarded=True, on_end=None):
     reader = GatedReader(snapshot, gate)
     try:
         try:
-            if guarded:
-                with state.inside_guarded_load():
-                    result = loader(reader)
-            else:
-                result = loader(reader)
+            result = loader(reader)
         except BaseException:
             # a refusal stands whatever the loader made of it
             gate.decide()

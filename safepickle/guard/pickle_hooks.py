@@ -7,7 +7,7 @@ import functools
 import pickle
 
 from . import callers, gated, state
-from .check import check_snapshot, file_snapshot, scanned_bytes, scanned_file, sync_position
+from .check import checked_reader, file_snapshot, scanned_bytes, scanned_file, sync_position
 from .reader import SCANNED_READERS, BufferedScannedReader, ScannedReader, buffered
 from .stream_payloads import with_holes
 
@@ -44,15 +44,9 @@ def guarded_load(original):
                 snapshot,
                 lambda reader: original(reader, **kwargs),
                 policy,
-                guarded=False,
                 on_end=lambda reader: sync_position(file, start, reader),
             )
-        try:
-            check_snapshot(snapshot, policy)
-        except BaseException:
-            snapshot.close()
-            raise
-        reader = ScannedReader(snapshot)
+        reader = checked_reader(snapshot, policy=policy)
         try:
             with buffered(reader) as source:
                 return original(source, **kwargs)
